@@ -1,0 +1,349 @@
+"""The ``artstyle`` command: one short function per subcommand over the Python API.
+
+Heavy modules (torch, training) are imported inside the subcommands, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ArtstyleError, UsageError
+
+log = logging.getLogger("artstyle")
+
+EPILOG = """\
+examples:
+  artstyle train paintings/ --photos photos/ --movements baroque,cubism --out runs/first
+  artstyle stylize photo.jpg --model runs/first/baroque -o photo_baroque.png
+  artstyle stylize photos/ --model runs/first/cubism -o stylized/ --size 1024
+  artstyle sheet photo.jpg --model runs/first -o sheet.png
+  artstyle demo
+"""
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="artstyle",
+        description="Learn the look of art movements from folders of their paintings, "
+                    "and apply it to photos in milliseconds.",
+        epilog=EPILOG, formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
+        p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
+        p.add_argument("--debug", action="store_true", help="show the full traceback of unexpected errors")
+
+    _train_parser(sub, common)
+
+    p = sub.add_parser("stylize", formatter_class=_Formatter,
+                       help="apply a trained movement model to photos",
+                       description="Apply a movement model to image files and/or folders of images.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
+    p.add_argument("--model", "-m", required=True, metavar="MODEL",
+                   help="a model folder written by 'artstyle train' (OUT/<movement>)")
+    p.add_argument("-o", "--output", metavar="OUTPUT", default=None,
+                   help="with one input file: the output file; otherwise a folder that receives "
+                        "<input stem>.png for each input (default: stylized/)")
+    p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                   help="bound on the longest side of the output, px (default: the input's own size)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    common(p)
+
+    p = sub.add_parser("sheet", formatter_class=_Formatter,
+                       help="one labelled picture: a photo beside its stylization by several models",
+                       description="Show a photo beside its stylization by every given model, each "
+                                   "labelled with its movement, saved as one PNG.")
+    p.add_argument("photo", metavar="PHOTO", help="the photo")
+    p.add_argument("--model", "-m", action="append", required=True, metavar="MODEL",
+                   help="a model folder, or a run folder holding one per movement; repeat for more")
+    p.add_argument("-o", "--output", default="sheet.png", help="the PNG to write")
+    p.add_argument("--size", type=_positive_int, default=512, metavar="PX",
+                   help="longest side the photo is stylized at, px")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
+    common(p)
+
+    p = sub.add_parser("demo", formatter_class=_Formatter,
+                       help="stylize the included sample photo (trains a tiny model first if none is installed)",
+                       description="Stylize the sample photo that ships with artstyle and write a sheet. "
+                                   "With no installed movement models, first train a tiny one on generated "
+                                   "images (about a minute on a CPU): it shows the pipeline, not a real movement.")
+    p.add_argument("-o", "--output", default="artstyle-demo", help="folder for the demo's files")
+    p.add_argument("--steps", type=_positive_int, default=60, help="training steps of the tiny model")
+    common(p)
+    return parser
+
+
+def _train_parser(sub: Any, common: Any) -> None:
+    from .config import LOSS_PRESETS, DataConfig, LossConfig, ModelConfig, TrainConfig
+
+    d, t, m, lc = DataConfig(), TrainConfig(), ModelConfig(), LossConfig()
+    p = sub.add_parser(
+        "train", formatter_class=_Formatter, help="train one model per movement",
+        description="Train one fast stylizer network per art movement. PAINTINGS_DIR holds one "
+                    "sub-folder per movement (root/<movement>/*.jpg, the WikiArt layout). Each movement "
+                    "gets OUT/<movement>/ with model.safetensors, config.json, checkpoint.pt, losses.csv, "
+                    "loss.png and preview.png.",
+    )
+    p.add_argument("paintings", metavar="PAINTINGS_DIR", help="folder with one sub-folder of paintings per movement")
+    p.add_argument("--photos", required=True, metavar="PHOTOS_DIR", help="folder of ordinary photos to train on")
+    p.add_argument("--movements", type=_name_list, default=None,
+                   help="comma-separated movements to train (default: every movement with at least "
+                        "--min-paintings paintings)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<name of PAINTINGS_DIR>)")
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=_positive_int, default=t.steps, help="optimisation steps per movement")
+    g.add_argument("--batch-size", type=_positive_int, default=t.batch_size, help="photos per step")
+    g.add_argument("--lr", type=_positive_float, default=t.lr, help="Adam learning rate")
+    g.add_argument("--lr-step", type=int, default=t.lr_step,
+                   help="steps between learning-rate drops (0: one drop at 3/4 of the run)")
+    g.add_argument("--lr-gamma", type=_positive_float, default=t.lr_gamma, help="factor of each learning-rate drop")
+    g.add_argument("--seed", type=int, default=t.seed, help="random seed (CPU runs are reproducible)")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=t.precision,
+                   help="auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=t.checkpoint_every, help="steps between checkpoints")
+    g.add_argument("--preview-every", type=_positive_int, default=t.preview_every, help="steps between preview.png refreshes")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="start again, replacing an earlier run in --out")
+    g = p.add_argument_group("data")
+    g.add_argument("--image-size", type=_positive_int, default=d.image_size, help="side of the square photo crops, px")
+    g.add_argument("--style-size", type=_positive_int, default=d.style_size,
+                   help="shorter side paintings are resized to for the style target, px")
+    g.add_argument("--max-paintings", type=_positive_int, default=d.max_paintings,
+                   help="paintings per movement averaged into its style (drawn at random)")
+    g.add_argument("--min-paintings", type=_positive_int, default=d.min_paintings,
+                   help="without --movements, skip movements with fewer paintings")
+    g.add_argument("--preview-photos", type=int, default=d.preview_photos,
+                   help="photos held out of training and shown in preview.png")
+    g.add_argument("--cache-dir", default=None,
+                   help="where style targets are cached (default: $ARTSTYLE_CACHE or ~/.cache/artstyle)")
+    g = p.add_argument_group("loss")
+    g.add_argument("--preset", choices=tuple(LOSS_PRESETS), default="default",
+                   help="named loss settings (see the README); the options below override it")
+    g.add_argument("--content-layer", default=None, help=f"VGG layer of the content loss (default {lc.content_layer}; relu2_2 keeps more detail)")
+    g.add_argument("--content-weight", type=_positive_float, default=None, help=f"(default {lc.content_weight:g})")
+    g.add_argument("--style-weight", type=_positive_float, default=None, help=f"(default {lc.style_weight:g})")
+    g.add_argument("--style-layer-weights", type=_float_list, default=None,
+                   help="comma-separated weights of relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 "
+                        f"(default {','.join(f'{w:g}' for w in lc.style_layer_weights)})")
+    g.add_argument("--tv-weight", type=float, default=None, help=f"total-variation weight (default {lc.tv_weight:g})")
+    g.add_argument("--vgg", default=lc.vgg_weights,
+                   help="loss network weights: oxford (bundled, offline), torchvision (downloads), or a file")
+    g = p.add_argument_group("network")
+    g.add_argument("--channels", type=_positive_int, default=m.channels, help="width of the first layer")
+    g.add_argument("--residual-blocks", type=_positive_int, default=m.residual_blocks, help="residual blocks")
+    common(p)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one movement name")
+    return names
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("artstyle: %(message)s"))
+    root = logging.getLogger("artstyle")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _progress_factory(args: argparse.Namespace) -> Any:
+    from tqdm import tqdm
+
+    disable = args.quiet or not sys.stderr.isatty()
+
+    def factory(**kwargs: Any) -> Any:
+        return tqdm(disable=disable, dynamic_ncols=True, unit_scale=False, smoothing=0.1, **kwargs)
+
+    return factory
+
+
+def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(summary, indent=2))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
+    from .runtime import resolve_device
+    from .targets import default_cache_dir
+    from .train import TrainRequest, train
+
+    loss = loss_preset(
+        args.preset, content_layer=args.content_layer, content_weight=args.content_weight,
+        style_weight=args.style_weight, style_layer_weights=args.style_layer_weights,
+        tv_weight=args.tv_weight, vgg_weights=args.vgg,
+    )
+    config = RunConfig(
+        model=ModelConfig(channels=args.channels, residual_blocks=args.residual_blocks),
+        loss=loss,
+        data=replace(DataConfig(), image_size=args.image_size, style_size=args.style_size,
+                     max_paintings=args.max_paintings, min_paintings=args.min_paintings,
+                     preview_photos=args.preview_photos),
+        train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
+                          lr_gamma=args.lr_gamma, seed=args.seed, precision=args.precision,
+                          checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
+    )
+    paintings = Path(args.paintings)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; choose one")
+    out = Path(args.out) if args.out else Path("runs") / (paintings.resolve().name or "run")
+    request = TrainRequest(
+        paintings=paintings, photos=Path(args.photos), out=out, config=config,
+        movements=args.movements or (), device=resolve_device(args.device), resume=args.resume,
+        overwrite=args.overwrite, cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+    )
+    results = train(request, progress=_progress_factory(args))
+    for r in results:
+        log.info("%s: %d steps in %.0f s -> %s", r.movement, r.steps, r.seconds, r.folder)
+    _emit(args, {"out": str(out), "models": [
+        {"movement": r.movement, "folder": str(r.folder), "steps": r.steps, "seconds": round(r.seconds, 1),
+         "final_losses": r.final_losses} for r in results]})
+    return 0
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from .image import open_image, save_image
+    from .runtime import resolve_device
+    from .stylize import Stylizer, expand_model_refs, plan_outputs
+
+    folders = expand_model_refs([args.model])
+    if len(folders) != 1:
+        raise UsageError(f"--model {args.model} holds {len(folders)} models; pick one: "
+                         + ", ".join(str(f) for f in folders))
+    pairs = plan_outputs(args.inputs, args.output)
+    existing = [dst for _, dst in pairs if dst.exists()]
+    if existing and not args.overwrite:
+        raise UsageError(f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
+                         "use --overwrite to replace")
+    stylizer = Stylizer.from_pretrained(folders[0], device=resolve_device(args.device))
+    written, failed = [], []
+    bar = _progress_factory(args)(total=len(pairs), desc=f"stylize ({stylizer.movement})", unit="img")
+    for src, dst in pairs:
+        try:
+            image = open_image(src)
+        except ArtstyleError as err:
+            log.warning("skipped %s", err)
+            failed.append(str(src))
+        else:
+            save_image(stylizer(image, size=args.size), dst)
+            written.append(str(dst))
+        bar.update(1)
+    bar.close()
+    log.info("wrote %d image(s)%s", len(written), f" to {Path(written[0]).parent}" if written else "")
+    _emit(args, {"model": str(folders[0]), "movement": stylizer.movement, "written": written, "failed": failed})
+    if not written:
+        raise ArtstyleError("no image could be stylized; see the messages above")
+    return 1 if failed else 0
+
+
+def cmd_sheet(args: argparse.Namespace) -> int:
+    from .image import open_image, save_image
+    from .runtime import resolve_device
+    from .stylize import Stylizer, expand_model_refs, make_sheet
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise UsageError(f"{output} exists; use --overwrite to replace it")
+    device = resolve_device(args.device)
+    stylizers = [Stylizer.from_pretrained(f, device) for f in expand_model_refs(args.model)]
+    photo = open_image(args.photo)
+    save_image(make_sheet(photo, stylizers, size=args.size), output)
+    log.info("wrote %s (%s)", output, ", ".join(s.movement for s in stylizers))
+    _emit(args, {"sheet": str(output), "movements": [s.movement for s in stylizers]})
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .runtime import resolve_device
+
+    sheet = run_demo(Path(args.output), resolve_device(args.device), steps=args.steps,
+                     progress=_progress_factory(args))
+    log.info("demo sheet: %s", sheet)
+    _emit(args, {"sheet": str(sheet)})
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        if args.quiet:
+            return COMMANDS[args.command](args)
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm(loggers=[logging.getLogger("artstyle")]):
+            return COMMANDS[args.command](args)
+    except ArtstyleError as err:
+        print(f"artstyle: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("artstyle: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("artstyle: error: out of memory; use a smaller --size or --batch-size", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"artstyle: internal error: {type(err).__name__}: {err} (run again with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

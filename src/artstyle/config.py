@@ -1,0 +1,133 @@
+"""Configuration as data: frozen dataclasses that round-trip through plain dicts (``config.json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import UsageError
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The stylizer network: Johnson et al. (2016) with instance norm and upsample+conv decoding."""
+
+    arch: str = "johnson"
+    channels: int = 32  # width of the first conv; the residual blocks run at 4x this
+    residual_blocks: int = 5
+    movements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss settings. Weights multiply losses whose normalisation is documented in losses.py."""
+
+    preset: str = "default"
+    content_layer: str = "relu4_2"
+    content_weight: float = 1.0
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    vgg_weights: str = "oxford"
+
+    def __post_init__(self) -> None:
+        if len(self.style_layers) != len(self.style_layer_weights):
+            raise UsageError(
+                f"{len(self.style_layers)} style layers but {len(self.style_layer_weights)} layer "
+                "weights; give one weight per layer"
+            )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What to train on and at which size (pixels)."""
+
+    image_size: int = 256  # side of the square photo crops the network trains on
+    style_size: int = 512  # shorter side of a painting when its Gram matrices are taken
+    max_paintings: int = 500  # per movement, drawn at random with the run's seed
+    min_paintings: int = 5  # movements with fewer readable paintings are skipped
+    preview_photos: int = 4  # photos held out of training and shown in preview.png
+    max_photos: int = 20000  # photos kept in memory, resized, for training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: Adam with a step learning-rate schedule."""
+
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 1.0e-3
+    lr_step: int = 0  # steps between learning-rate drops; 0 = drop at 3/4 of the run
+    lr_gamma: float = 0.3
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto = bf16 on CUDA, fp32 elsewhere
+    checkpoint_every: int = 100
+    preview_every: int = 100
+    log_every: int = 10
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run of one movement needs, written as config.json."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A plain, JSON-ready dict (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from a plain dict; unknown keys raise ``UsageError``."""
+    if not isinstance(data, dict):
+        raise UsageError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise UsageError(
+            f"unknown {cls.__name__} setting(s): {', '.join(unknown)}; known: {', '.join(fields)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = fields[name].default_factory  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            value = from_dict(default, value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+# Named loss settings. "default" is ours; the two "original-*" presets reproduce the seed project's
+# settings (its layer weights, with its light or heavy style weight), rescaled to our normalisation.
+LOSS_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "original-light": {
+        "style_layer_weights": (1.0, 0.8, 0.4, 0.2, 0.2),
+        "style_weight": 3.0,
+        "tv_weight": 0.5,
+    },
+    "original-heavy": {
+        "style_layer_weights": (0.2, 0.2, 0.4, 0.3, 0.2),
+        "style_weight": 40.0,
+        "tv_weight": 5.0,
+    },
+}
+
+
+def loss_preset(name: str, **overrides: Any) -> LossConfig:
+    """The LossConfig of a named preset, with any non-None overrides applied."""
+    if name not in LOSS_PRESETS:
+        raise UsageError(f"unknown loss preset {name!r}; choose one of: {', '.join(LOSS_PRESETS)}")
+    values = {**LOSS_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    return LossConfig(preset=name, **values)

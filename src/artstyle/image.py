@@ -1,0 +1,242 @@
+"""Images in and out: safe opening, PIL <-> tensor (float32, [0, 1], NCHW), resizing, grids.
+
+Every image that enters artstyle goes through :func:`open_image`, so EXIF rotation, odd modes
+(grayscale, CMYK, palette, alpha, 16-bit) and hostile files are handled in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from .errors import ArtstyleError, ImageError, UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 100_000_000  # larger images are refused as likely decompression bombs
+MIN_SIDE = 16  # smaller images carry no usable texture
+
+
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Read an image file as an upright 8-bit RGB PIL image, or raise ``ImageError``.
+
+    Applies the EXIF orientation, composites alpha over white, converts grayscale, palette,
+    CMYK and 16-bit images to RGB, and refuses images over ``max_pixels`` before decoding them.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > max_pixels:
+                raise ImageError(
+                    f"{path}: {im.width}x{im.height} is over the {max_pixels:,}-pixel limit; "
+                    "downscale it first"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.load()
+            rgb = _to_rgb(ImageOps.exif_transpose(im))
+    except ArtstyleError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file PIL can read") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{path}: unreadable image ({err})") from None
+    if min(rgb.size) < MIN_SIDE:
+        raise ImageError(f"{path}: {rgb.width}x{rgb.height} is too small (min side {MIN_SIDE} px)")
+    return rgb
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit grayscale: scale to 8 bits by the image's own range, not by clipping.
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo if hi > lo else 1.0) * 255.0
+        return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "RGB" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, im).convert("RGB")
+    return im.convert("RGB")
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB PIL image as a float32 tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def to_uint8(image: Image.Image) -> torch.Tensor:
+    """An RGB PIL image as a uint8 tensor of shape (3, H, W): the compact in-memory form."""
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """A (3, H, W) or (1, 3, H, W) tensor in [0, 1] (values outside are clipped) as a PIL image."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}")
+        tensor = tensor[0]
+    arr = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu()
+    return Image.fromarray(arr.numpy(), "RGB")
+
+
+def resize_max(image: Image.Image, max_side: int | None) -> Image.Image:
+    """Shrink so the longest side is at most ``max_side`` px, keeping the aspect ratio."""
+    if max_side is None or max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def resize_to(image: Image.Image, longest: int) -> Image.Image:
+    """Resize (up or down) so the longest side is exactly ``longest`` px, keeping the aspect ratio."""
+    scale = longest / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def resize_short(image: Image.Image, short: int) -> Image.Image:
+    """Resize so the shorter side is ``short`` px, keeping the aspect ratio."""
+    scale = short / min(image.size)
+    size = (max(short, round(image.width * scale)), max(short, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (by suffix) directly in ``folder``, sorted by name; hidden files are ignored."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise UsageError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder")
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Write an image atomically; the format follows the suffix (PNG, JPEG, ...)."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    atomic_write(path, lambda f: image.save(f, format=fmt, **options))
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
+
+    A crash or a full disk leaves the old file (if any) untouched and no partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(err, OSError):
+            raise ArtstyleError(f"could not write {path}: {err.strerror or err}; "
+                                "check the disk has space and the folder is writable") from None
+        raise
+
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def image_grid(
+    rows: Sequence[Sequence[Image.Image]],
+    labels: Sequence[str] | None = None,
+    cell: int = 256,
+    gap: int = 6,
+) -> Image.Image:
+    """Paste images into a grid, each scaled to fit inside ``cell`` x ``cell`` px and centred.
+
+    Columns and rows take the size of their largest picture; ``labels`` name the columns and are
+    drawn above the first row.
+    """
+    thumbs = []
+    for row in rows:
+        line = []
+        for im in row:
+            scale = cell / max(im.size)
+            line.append(im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                                  Image.Resampling.LANCZOS))
+        thumbs.append(line)
+    ncols = max(len(r) for r in thumbs)
+    col_w = [max(r[c].width for r in thumbs if c < len(r)) for c in range(ncols)]
+    row_h = [max(t.height for t in r) for r in thumbs]
+    font = _font(max(12, cell // 16))
+    label_h = (getattr(font, "size", 11) + 2 * gap) if labels else 0
+    width = sum(col_w) + (ncols + 1) * gap
+    height = label_h + sum(row_h) + (len(rows) + 1) * gap
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    xs = [gap + sum(col_w[:c]) + c * gap for c in range(ncols)]
+    for c, label in enumerate(list(labels or [])[:ncols]):
+        draw.text((xs[c] + col_w[c] // 2, gap + label_h // 2), label, fill=(20, 20, 20), font=font, anchor="mm")
+    y = label_h + gap
+    for r, row in enumerate(thumbs):
+        for c, thumb in enumerate(row):
+            sheet.paste(thumb, (xs[c] + (col_w[c] - thumb.width) // 2, y + (row_h[r] - thumb.height) // 2))
+        y += row_h[r] + gap
+    return sheet
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def iter_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (their images, not recursive) into one list of image paths."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise UsageError(f"{p}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    return paths

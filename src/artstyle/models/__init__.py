@@ -1,0 +1,22 @@
+"""Stylizer networks, built from a :class:`~artstyle.config.ModelConfig`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import ModelError
+from .johnson import TransformerNet
+
+ARCHITECTURES = {"johnson": TransformerNet}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    try:
+        cls = ARCHITECTURES[config.arch]
+    except KeyError:
+        raise ModelError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    return cls(channels=config.channels, residual_blocks=config.residual_blocks)
+
+
+__all__ = ["ARCHITECTURES", "TransformerNet", "build_model"]

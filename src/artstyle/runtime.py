@@ -1,0 +1,59 @@
+"""Where and how tensors run: the device (chosen once at the entry point) and the precision."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+
+import torch
+
+from .errors import UsageError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` = CUDA, then Apple MPS, then CPU; an explicit device must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+    return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX), where it is ~2x fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` = bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+        return "bf16"
+    return "fp32"
+
+
+def autocast_factory(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager[object]]:
+    """A zero-argument function returning the autocast context for ``precision`` (fp32: none)."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return functools.partial(torch.autocast, device_type=device.type, dtype=dtype)

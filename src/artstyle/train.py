@@ -1,0 +1,390 @@
+"""Training: one fast stylizer network per movement, from a folder of paintings and one of photos.
+
+``train(request)`` runs short ``build_*`` steps, then one loop per movement. Each movement gets
+``OUT/<movement>/``: model.safetensors + config.json (the published model), checkpoint.pt (to
+resume), losses.csv, loss.png and preview.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+
+from . import __version__
+from .checkpoint import (CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint,
+                         save_model)
+from .config import RunConfig, from_dict, to_dict
+from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
+from .errors import TrainingError, TrainingInterrupted, UsageError
+from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
+from .losses import perceptual_losses
+from .models import build_model
+from .runtime import autocast_factory, resolve_precision
+from .targets import StyleTarget, style_target
+from .vgg import VGG19Encoder, deepest, load_vgg19
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIZE = 320  # longest side of the preview photos, px
+
+
+class Progress(Protocol):
+    def update(self, n: int = 1) -> object: ...
+    def set_postfix_str(self, s: str) -> object: ...
+    def close(self) -> object: ...
+
+
+ProgressFactory = Callable[..., Progress]  # (total=..., desc=..., unit=..., initial=...) -> Progress
+
+
+class _NoProgress:
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train and where; ``config`` holds every setting that shapes the result."""
+
+    paintings: Path
+    photos: Path
+    out: Path
+    config: RunConfig = field(default_factory=RunConfig)
+    movements: tuple[str, ...] = ()  # empty: every movement with enough paintings
+    device: torch.device = torch.device("cpu")
+    resume: bool = False
+    overwrite: bool = False
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    movement: str
+    folder: Path
+    steps: int
+    final_losses: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class Shared:
+    """What every movement of one run uses: the loss network and the photos."""
+
+    vgg: VGG19Encoder
+    train_photos: list[torch.Tensor]
+    preview_photos: list[Image.Image]
+    preview_names: list[str]
+    photo_count: int
+    photos_skipped: Skipped
+    precision: str
+
+
+def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> list[TrainResult]:
+    """Train every requested movement in turn; returns one result per movement."""
+    config = request.config
+    found = scan_movements(request.paintings)
+    chosen = select_movements(found, request.movements or None, config.data.min_paintings)
+    folders = {m: request.out / m for m in chosen}
+    for movement, folder in folders.items():
+        check_output_folder(folder, request.resume, request.overwrite)
+    shared = build_shared(request, progress)
+    results = []
+    for movement, paths in chosen.items():
+        results.append(train_movement(movement, paths, folders[movement], request, shared, progress))
+    return results
+
+
+def check_output_folder(folder: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to silently replace an earlier run's results."""
+    if overwrite or resume:
+        return
+    if is_model_folder(folder) or (folder / CHECKPOINT_FILE).exists():
+        raise UsageError(f"{folder} already holds a run; use --resume to continue it "
+                         "or --overwrite to start it again")
+
+
+def build_shared(request: TrainRequest, progress: ProgressFactory) -> Shared:
+    config = request.config
+    device = request.device
+    precision = resolve_precision(config.train.precision, device)
+    layers = [*config.loss.style_layers, config.loss.content_layer]
+    vgg = load_vgg19(config.loss.vgg_weights, last_layer=deepest(layers)).to(device)
+    photo_paths = list_images(request.photos)
+    if not photo_paths:
+        raise UsageError(f"{request.photos}: no photos in this folder; give a folder of .jpg/.png photos")
+    photo_paths = sample_paths(photo_paths, config.data.max_photos + config.data.preview_photos,
+                               config.train.seed)
+    train_paths, preview_paths = split_photos(photo_paths, config.data.preview_photos, config.train.seed)
+    skipped = Skipped()
+    bar = progress(total=len(train_paths), desc="reading photos", unit="img")
+    photos = load_resized(train_paths, config.data.image_size, skipped, progress=bar.update)
+    bar.close()
+    if not photos:
+        raise UsageError(f"{request.photos}: none of the {len(train_paths)} photos could be read")
+    if skipped:
+        log.warning("skipped %d unreadable photo(s) of %d", len(skipped), len(train_paths))
+    previews, names = [], []
+    for path in preview_paths:
+        try:
+            previews.append(resize_max(open_image(path), PREVIEW_SIZE))
+            names.append(path.name)
+        except Exception as err:
+            log.warning("preview photo skipped: %s", err)
+    log.info("%d training photos, %d preview photos; precision %s on %s",
+             len(photos), len(previews), precision, device)
+    return Shared(vgg, photos, previews, names, len(photos), skipped, precision)
+
+
+def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, shared: Shared,
+                 progress: ProgressFactory) -> tuple[StyleTarget, list[Path], Skipped]:
+    config = request.config
+    chosen = sample_paths(paths, config.data.max_paintings, config.train.seed)
+    skipped = Skipped()
+    bar = progress(total=len(chosen), desc=f"{movement}: style target", unit="img")
+    target = style_target(
+        chosen, shared.vgg, config.loss.style_layers, config.data.style_size, request.device,
+        request.cache_dir, skipped, autocast_factory(request.device, shared.precision), bar.update,
+    )
+    bar.close()
+    if skipped:
+        log.warning("%s: skipped %d unreadable painting(s) of %d", movement, len(skipped), len(chosen))
+    return target, chosen, skipped
+
+
+def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: TrainRequest,
+                   shared: Shared, progress: ProgressFactory) -> TrainResult:
+    config = request.config
+    config = replace(config, model=replace(config.model, movements=(movement,)))
+    tc, device = config.train, request.device
+    start_time = time.time()
+
+    target, chosen, skipped = build_target(movement, paths, request, shared, progress)
+    grams = {k: v.to(device) for k, v in target.grams.items()}
+
+    torch.manual_seed(tc.seed)
+    model = build_model(config.model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
+    crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed)
+    history: list[dict[str, float]] = []
+    step = 0
+
+    checkpoint_path = folder / CHECKPOINT_FILE
+    if request.resume and checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path)
+        check_resumable(state, config, checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scheduler.step_size = lr_step  # --steps may have changed; the schedule follows it
+        crops.generator.set_state(state["generator"])
+        history = [dict(row) for row in state["history"]]
+        step = int(state["step"])
+        log.info("%s: resuming at step %d of %d", movement, step, tc.steps)
+    elif request.overwrite and folder.exists():
+        for name in (CHECKPOINT_FILE, "model.safetensors"):
+            (folder / name).unlink(missing_ok=True)
+
+    # The sampler's state after `step` completed steps: an interrupted step has already drawn its
+    # batch, and a resumed run must draw that batch again.
+    sampler_state = crops.generator.get_state()
+
+    def checkpoint() -> None:
+        save_checkpoint(checkpoint_path, {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": sampler_state,
+            "history": history,
+            "step": step,
+            "config": to_dict(config),
+        })
+
+    content_layer = config.loss.content_layer
+    layers = [*config.loss.style_layers, content_layer]
+    autocast = autocast_factory(device, shared.precision)
+    model.train()
+    bar = progress(total=tc.steps * tc.batch_size, desc=movement, unit="img",
+                   initial=step * tc.batch_size)
+    last_good = step
+    try:
+        while step < tc.steps:
+            batch = crops.batch(tc.batch_size).to(device, non_blocking=True)
+            with autocast():
+                output = model(batch)
+                output_features = shared.vgg(output, layers)
+                with torch.no_grad():
+                    content_features = shared.vgg(batch, [content_layer])
+                losses = perceptual_losses(output, output_features, content_features, grams, config.loss)
+            total = losses["total"]
+            if not torch.isfinite(total):
+                raise TrainingError(
+                    f"{movement}: the loss became {total.item()} at step {step + 1}; the last good "
+                    f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
+                    "and run again with --resume"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            sampler_state = crops.generator.get_state()
+            bar.update(tc.batch_size)
+            if step % tc.log_every == 0 or step == tc.steps or step == 1:
+                row = {"step": float(step), **{k: v.item() for k, v in losses.items()},
+                       "lr": optimizer.param_groups[0]["lr"]}
+                history.append(row)
+                bar.set_postfix_str(
+                    f"step {step}/{tc.steps} total {row['total']:.3g} content {row['content']:.3g} "
+                    f"style {row['style']:.3g} tv {row['tv']:.3g}"
+                )
+            if step % tc.checkpoint_every == 0 and step < tc.steps:
+                checkpoint()
+                last_good = step
+            if step % tc.preview_every == 0 and step < tc.steps:
+                write_reports(folder, movement, model, shared, history, step, device)
+                model.train()
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint()
+        raise TrainingInterrupted(
+            f"interrupted: {movement} saved at step {step} of {tc.steps} in {checkpoint_path}; "
+            "run the same command with --resume to continue"
+        ) from None
+    bar.close()
+    checkpoint()
+    model.eval()
+    seconds = time.time() - start_time
+    published = published_config(config, movement, request, shared, target, chosen, skipped, step, seconds)
+    save_model(folder, model, published)
+    write_reports(folder, movement, model, shared, history, step, device)
+    final = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
+    log.info("%s: done in %.0f s; model in %s", movement, seconds, folder)
+    return TrainResult(movement, folder, step, final, seconds)
+
+
+def check_resumable(state: dict[str, Any], config: RunConfig, path: Path) -> None:
+    """Resuming is allowed with more (or fewer) steps, but not with other settings."""
+    try:
+        saved = from_dict(RunConfig, state["config"])
+    except Exception as err:
+        raise UsageError(f"{path}: cannot read the saved settings ({err}); use --overwrite") from None
+    a = replace(saved, train=replace(saved.train, steps=0, checkpoint_every=0, preview_every=0, log_every=0))
+    b = replace(config, train=replace(config.train, steps=0, checkpoint_every=0, preview_every=0, log_every=0))
+    if a != b:
+        diffs = _diff(to_dict(a), to_dict(b))
+        raise UsageError(f"{path} was trained with other settings ({'; '.join(diffs)}); resume with "
+                         "the same options, or use --overwrite to start again")
+    if int(state["step"]) > config.train.steps:
+        raise UsageError(f"{path} is already at step {state['step']}, past --steps {config.train.steps}")
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in a:
+        if isinstance(a[key], dict):
+            out += _diff(a[key], b[key], f"{prefix}{key}.")
+        elif a[key] != b[key]:
+            out.append(f"{prefix}{key}: saved {a[key]!r}, now {b[key]!r}")
+    return out
+
+
+def published_config(config: RunConfig, movement: str, request: TrainRequest, shared: Shared,
+                     target: StyleTarget, chosen: Sequence[Path], skipped: Skipped, step: int,
+                     seconds: float) -> dict[str, Any]:
+    """config.json of a published model: enough to rebuild it and to reproduce its training."""
+    return {
+        "artstyle_version": __version__,
+        "movement": movement,
+        **to_dict(config),
+        "vgg_weights_id": shared.vgg.weights_id,
+        "trained": {
+            "steps": step,
+            "seconds": round(seconds, 1),
+            "device": str(request.device),
+            "precision": shared.precision,
+            "paintings_folder": str(request.paintings / movement),
+            "paintings_used": target.paintings,
+            "paintings_sampled": len(chosen),
+            "paintings_skipped": len(skipped),
+            "photos_folder": str(request.photos),
+            "photos_trained": shared.photo_count,
+            "photos_skipped": len(shared.photos_skipped),
+            "preview_photos": shared.preview_names,
+            "style_target_key": target.key,
+        },
+    }
+
+
+def write_reports(folder: Path, movement: str, model: torch.nn.Module, shared: Shared,
+                  history: list[dict[str, float]], step: int, device: torch.device) -> None:
+    """losses.csv, loss.png and preview.png, each written atomically."""
+    write_losses_csv(folder / "losses.csv", history)
+    if history:
+        plot_losses(folder / "loss.png", history, title=f"{movement}: training losses")
+    if shared.preview_photos:
+        model.eval()
+        with torch.no_grad():
+            outs = [to_pil(model(to_tensor(im).to(device))) for im in shared.preview_photos]
+        rows = [[im, out] for im, out in zip(shared.preview_photos, outs)]
+        save_image(image_grid(rows, labels=["photo (not trained on)", f"{movement}, step {step}"]),
+                   folder / "preview.png")
+
+
+def write_losses_csv(path: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (int(v) if k == "step" else f"{v:.6g}") for k, v in row.items()})
+    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+
+
+def plot_losses(path: Path, history: list[dict[str, float]], title: str) -> None:
+    """Two panels on a log scale: total/content/style/tv, and style by layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [row["step"] for row in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for key in ("total", "content", "style", "tv"):
+        ax1.plot(steps, [row[key] for row in history], label=key)
+    for key in (k for k in history[0] if k.startswith("style/")):
+        ax2.plot(steps, [row[key] for row in history], label=key.split("/", 1)[1])
+    for ax, sub in ((ax1, "weighted losses"), (ax2, "style loss by VGG layer")):
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_title(sub)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+

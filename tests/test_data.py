@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from artstyle.data import (PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements,
+                           split_photos)
+from artstyle.errors import DataError, UsageError
+
+
+def _folder(root: Path, name: str, n: int) -> None:
+    (root / name).mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (40, 30), (i * 20, 0, 0)).save(root / name / f"{i}.jpg")
+
+
+def test_scan_and_select(tmp_path: Path) -> None:
+    _folder(tmp_path, "baroque", 3)
+    _folder(tmp_path, "cubism", 1)
+    (tmp_path / "cubism" / "notes.txt").write_text("x")
+    (tmp_path / "stray.jpg").write_bytes(b"")
+    found = scan_movements(tmp_path)
+    assert list(found) == ["baroque", "cubism"] and len(found["cubism"]) == 1
+    assert list(select_movements(found, None, min_paintings=2)) == ["baroque"]
+    assert list(select_movements(found, ["cubism"], min_paintings=2)) == ["cubism"]
+    with pytest.raises(UsageError, match="unknown movement.*'cubsim'.*choose from: baroque, cubism"):
+        select_movements(found, ["cubsim"], 1)
+    with pytest.raises(DataError, match="lower --min-paintings"):
+        select_movements(found, None, min_paintings=10)
+
+
+def test_scan_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such folder"):
+        scan_movements(tmp_path / "nope")
+    with pytest.raises(DataError, match="no movement sub-folders"):
+        scan_movements(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no image files"):
+        select_movements(scan_movements(tmp_path), ["empty"], 1)
+
+
+def test_sample_paths_is_seeded_and_not_the_first_files() -> None:
+    paths = [Path(f"{i:03d}.jpg") for i in range(100)]
+    a, b = sample_paths(paths, 10, seed=1), sample_paths(paths, 10, seed=1)
+    assert a == b and len(a) == 10 and a != paths[:10]
+    assert sample_paths(paths, 10, seed=2) != a
+    assert sample_paths(paths[:5], 10, seed=1) == paths[:5]
+
+
+def test_split_photos_holds_out_previews() -> None:
+    paths = [Path(f"{i}.jpg") for i in range(10)]
+    train, preview = split_photos(paths, 3, seed=0)
+    assert len(preview) == 3 and not set(train) & set(preview) and len(train) == 7
+    assert split_photos([Path("a.jpg")], 3, seed=0) == ([Path("a.jpg")], [])
+
+
+def test_load_resized_skips_unreadable(tmp_path: Path) -> None:
+    Image.new("RGB", (100, 50)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    skipped = Skipped()
+    images = load_resized([tmp_path / "ok.png", tmp_path / "bad.png"], 32, skipped)
+    assert [tuple(i.shape) for i in images] == [(3, 32, 64)] and images[0].dtype == torch.uint8
+    assert len(skipped) == 1 and skipped.items[0][0].name == "bad.png"
+
+
+def test_crops_are_reproducible_and_resumable() -> None:
+    photos = [torch.randint(0, 255, (3, 40, 60), dtype=torch.uint8) for _ in range(3)]
+    a = PhotoCrops(photos, 32, seed=5)
+    first = a.batch(4)
+    assert first.shape == (4, 3, 32, 32) and first.dtype == torch.float32 and first.max() <= 1
+    state = a.generator.get_state()
+    second = a.batch(4)
+    b = PhotoCrops(photos, 32, seed=5)
+    assert torch.equal(b.batch(4), first)
+    b.generator.set_state(state)
+    assert torch.equal(b.batch(4), second)
+    with pytest.raises(DataError):
+        PhotoCrops([], 32, seed=0)

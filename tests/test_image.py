@@ -1,0 +1,148 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from artstyle.errors import ArtstyleError, ImageError, UsageError
+from artstyle.image import (atomic_write, image_grid, iter_inputs, list_images, open_image, resize_max,
+                            save_image, to_pil, to_tensor)
+
+
+def _checker(size: tuple[int, int] = (40, 24)) -> Image.Image:
+    """Left half red, right half blue: enough to tell rotations apart."""
+    arr = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    arr[:, : size[0] // 2] = (255, 0, 0)
+    arr[:, size[0] // 2:] = (0, 0, 255)
+    return Image.fromarray(arr, "RGB")
+
+
+def test_exif_rotation_is_applied(tmp_path: Path) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    _checker().save(path, exif=exif, quality=100)
+    im = open_image(path)
+    assert im.size == (24, 40)
+    top, bottom = im.getpixel((12, 2)), im.getpixel((12, 37))
+    assert top[0] > 200 and top[2] < 60  # red ends up on top
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "P", "1", "LA"])
+def test_other_modes_become_rgb(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / f"im_{mode}.{'jpg' if mode == 'CMYK' else 'png'}"
+    _checker().convert(mode).save(path)
+    im = open_image(path)
+    assert im.mode == "RGB" and im.size == (40, 24)
+
+
+def test_alpha_is_composited_over_white(tmp_path: Path) -> None:
+    path = tmp_path / "alpha.png"
+    Image.new("RGBA", (20, 20), (255, 0, 0, 0)).save(path)
+    assert open_image(path).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_16_bit_grayscale_keeps_its_range(tmp_path: Path) -> None:
+    path = tmp_path / "deep.png"
+    arr = np.tile(np.linspace(0, 65535, 32).astype(np.uint16), (20, 1))
+    Image.fromarray(arr).save(path)
+    assert Image.open(path).mode.startswith("I")
+    im = open_image(path)
+    assert im.mode == "RGB"
+    assert im.getpixel((0, 0))[0] == 0 and im.getpixel((31, 0))[0] == 255
+    assert 100 < im.getpixel((16, 0))[0] < 155
+
+
+def test_truncated_corrupt_and_non_images_raise_image_error(tmp_path: Path) -> None:
+    good = tmp_path / "good.jpg"
+    _checker((200, 200)).save(good)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    for path, message in [(truncated, "unreadable"), (text, "not an image"), (tmp_path / "missing.jpg", "no such"),
+                          (tmp_path, "folder")]:
+        with pytest.raises(ImageError, match=message):
+            open_image(path)
+
+
+def test_huge_and_tiny_images_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (300, 300)).save(path)
+    with pytest.raises(ImageError, match="pixel limit"):
+        open_image(path, max_pixels=300 * 299)
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 30)).save(tiny)
+    with pytest.raises(ImageError, match="too small"):
+        open_image(tiny)
+
+
+def test_tensor_round_trip() -> None:
+    im = _checker()
+    t = to_tensor(im)
+    assert t.shape == (1, 3, 24, 40) and t.dtype == torch.float32
+    assert 0.0 <= t.min() and t.max() <= 1.0
+    assert np.array_equal(np.asarray(to_pil(t)), np.asarray(im))
+    assert to_pil(torch.full((3, 2, 2), 2.0)).getpixel((0, 0)) == (255, 255, 255)  # clipped
+
+
+def test_resize_max_keeps_aspect_and_never_enlarges() -> None:
+    im = Image.new("RGB", (400, 100))
+    assert resize_max(im, 200).size == (200, 50)
+    assert resize_max(im, 1000).size == (400, 100)
+    assert resize_max(im, None).size == (400, 100)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+
+    def explode(f: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ArtstyleError, match="No space left.*check the disk"):
+        atomic_write(path, explode)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.bin"]  # no temporary file left behind
+    atomic_write(path, lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new"
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_save_image_refuses_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unknown image format"):
+        save_image(_checker(), tmp_path / "out.xyz")
+    save_image(_checker(), tmp_path / "out.jpg")
+    assert Image.open(tmp_path / "out.jpg").format == "JPEG"
+
+
+def test_listing_and_inputs(tmp_path: Path) -> None:
+    _checker().save(tmp_path / "b.png")
+    _checker().save(tmp_path / "a.JPG", format="JPEG")
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.png"]
+    assert len(iter_inputs([tmp_path, tmp_path / "b.png"])) == 3
+    with pytest.raises(UsageError, match="no such file"):
+        iter_inputs([tmp_path / "nope.png"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="no images"):
+        iter_inputs([empty])
+
+
+def test_image_grid_layout() -> None:
+    wide, tall = Image.new("RGB", (200, 100), "red"), Image.new("RGB", (50, 100), "blue")
+    grid = image_grid([[wide, tall], [tall, wide]], labels=["one", "two"], cell=100, gap=4)
+    assert grid.width == 3 * 4 + 100 + 100
+    assert grid.height > 2 * 100 + 3 * 4  # the label strip adds height
+    assert grid.getpixel((4 + 50, grid.height - 4 - 25)) == (0, 0, 255)  # second row, first column: tall, centred

@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+from artstyle.config import ModelConfig
+from artstyle.errors import ModelError
+from artstyle.models import TransformerNet, build_model
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (37, 53), (20, 64)])
+def test_any_size_in_same_size_out_in_unit_range(h: int, w: int) -> None:
+    net = TransformerNet(channels=8, residual_blocks=2)
+    out = net(torch.rand(2, 3, h, w))
+    assert out.shape == (2, 3, h, w)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_johnson_layout() -> None:
+    net = build_model(ModelConfig())
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].kernel_size == (9, 9) and convs[-1].kernel_size == (9, 9)
+    assert [c.stride for c in convs[1:3]] == [(2, 2), (2, 2)]
+    assert sum(isinstance(m, nn.ReflectionPad2d) for m in net.modules()) == len(convs)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+    assert sum(isinstance(m, nn.InstanceNorm2d) for m in net.modules()) == 3 + 2 * 5 + 2
+    assert len(net.residuals) == 5
+
+
+def test_backward_reaches_every_parameter() -> None:
+    net = TransformerNet(channels=8, residual_blocks=1)
+    net(torch.rand(1, 3, 24, 24)).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_seeded_init_is_deterministic() -> None:
+    torch.manual_seed(3)
+    a = TransformerNet(channels=8, residual_blocks=1)
+    torch.manual_seed(3)
+    b = TransformerNet(channels=8, residual_blocks=1)
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(a(x), b(x))
+
+
+def test_unknown_architecture() -> None:
+    with pytest.raises(ModelError, match="known: johnson"):
+        build_model(ModelConfig(arch="unet"))

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from artstyle import targets as targets_module
+from artstyle.data import Skipped
+from artstyle.errors import DataError
+from artstyle.image import open_image, to_tensor
+from artstyle.losses import gram_matrix
+from artstyle.synthetic import painting
+from artstyle.targets import prepare_painting, style_target, target_key
+from artstyle.vgg import load_vgg19
+
+LAYERS = ("relu1_1", "relu2_1")
+
+
+@pytest.fixture(scope="module")
+def vgg():  # type: ignore[no-untyped-def]
+    return load_vgg19("oxford", last_layer="relu2_1")
+
+
+@pytest.fixture()
+def paintings(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"p{i}.png"
+        painting("ember", size=80 + 16 * i, seed=i).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_target_is_the_mean_of_each_paintings_gram(vgg, paintings: list[Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), None, Skipped())
+    assert target.paintings == 3
+    for layer in LAYERS:
+        direct = torch.stack([
+            gram_matrix(vgg(to_tensor(prepare_painting(open_image(p), 48)), [layer])[layer])[0] for p in paintings
+        ]).mean(0)
+        torch.testing.assert_close(target.grams[layer], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_cached_and_reused(vgg, paintings: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    cache = tmp_path / "cache"
+    first = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), cache, Skipped())
+    assert len(list((cache / "targets").glob("*.safetensors"))) == 1
+
+    def no_reading(path: Path) -> None:
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(targets_module, "open_image", no_reading)
+    second = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), cache, Skipped())
+    assert second.key == first.key and second.paintings == 3
+    for layer in LAYERS:
+        assert torch.equal(second.grams[layer], first.grams[layer])
+
+
+def test_key_depends_on_contents_layers_size_and_weights(paintings: list[Path]) -> None:
+    key = target_key(paintings, LAYERS, 48, "w")
+    assert key == target_key(list(reversed(paintings)), LAYERS, 48, "w")
+    assert key != target_key(paintings, LAYERS, 64, "w")
+    assert key != target_key(paintings, LAYERS[:1], 48, "w")
+    assert key != target_key(paintings, LAYERS, 48, "other")
+    painting("lagoon", size=80, seed=9).save(paintings[0])
+    assert key != target_key(paintings, LAYERS, 48, "w")
+
+
+def test_unreadable_paintings_are_skipped_and_counted(vgg, paintings: list[Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really")
+    skipped = Skipped()
+    target = style_target([*paintings, bad], vgg, LAYERS, 48, torch.device("cpu"), None, skipped)
+    assert target.paintings == 3 and len(skipped) == 1
+    with pytest.raises(DataError, match="none of the 1 paintings"):
+        style_target([bad], vgg, LAYERS, 48, torch.device("cpu"), None, Skipped())
+
+
+def test_prepare_painting_crops_panoramas() -> None:
+    from PIL import Image
+
+    assert prepare_painting(Image.new("RGB", (1000, 100)), 50).size == (100, 50)
+    assert prepare_painting(Image.new("RGB", (300, 200)), 50).size == (75, 50)

@@ -1,0 +1,141 @@
+"""Real training runs: the real VGG-19 weights, tiny networks, images the tests generate."""
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+from PIL import Image
+
+from artstyle import train as train_module
+from artstyle.checkpoint import load_checkpoint, load_model
+from artstyle.errors import TrainingError, TrainingInterrupted, UsageError
+from artstyle.train import TrainRequest, train
+
+pytestmark = pytest.mark.slow
+
+
+def _request(dataset: tuple[Path, Path], out: Path, steps: int = 4, **kwargs: object) -> TrainRequest:
+    paintings, photos = dataset
+    return TrainRequest(paintings=paintings, photos=photos, out=out, config=tiny_config(steps),
+                        device=torch.device("cpu"), movements=("ember",), **kwargs)  # type: ignore[arg-type]
+
+
+def test_run_folder_has_every_file(trained_run: Path) -> None:
+    for movement in ("ember", "lagoon"):
+        folder = trained_run / movement
+        for name in ("model.safetensors", "config.json", "checkpoint.pt", "losses.csv", "loss.png", "preview.png"):
+            assert (folder / name).is_file(), name
+        config = json.loads((folder / "config.json").read_text())
+        assert config["movement"] == movement and config["model"]["movements"] == [movement]
+        assert config["loss"]["content_layer"] == "relu4_2"
+        assert config["vgg_weights_id"] == "oxford-vgg19-keras-q8"
+        assert config["trained"]["paintings_used"] == 4 and config["trained"]["photos_trained"] == 6
+        assert config["trained"]["steps"] == 4 and config["train"]["seed"] == 0
+        assert config["artstyle_version"]
+        rows = list(csv.DictReader((folder / "losses.csv").open()))
+        assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+        assert {"content", "style/relu1_1", "style/relu5_1", "tv", "total", "lr"} <= set(rows[0])
+        preview = Image.open(folder / "preview.png")
+        assert preview.width > 2 * 256 and preview.height > 2 * 256  # 2 photos (rows) x before/after
+        model, _ = load_model(folder)
+        assert model(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
+
+
+def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    request = _request(dataset, tmp_path / "run", steps=30)
+    request = replace(request, config=replace(request.config, train=replace(request.config.train, lr=1e-2)))
+    train(request)
+    rows = list(csv.DictReader((tmp_path / "run" / "ember" / "losses.csv").open()))
+    first = sum(float(r["style"]) for r in rows[:3]) / 3
+    last = sum(float(r["style"]) for r in rows[-3:]) / 3
+    assert last < 0.7 * first
+
+
+def test_extending_a_finished_run(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    train(_request(dataset, tmp_path / "run", steps=2))
+    assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
+    train(_request(dataset, tmp_path / "run", steps=4, resume=True))
+    state = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
+    assert state["step"] == 4 and [r["step"] for r in state["history"]] == [1, 2, 3, 4]
+    with pytest.raises(UsageError, match="already at step 4, past --steps 3"):
+        train(_request(dataset, tmp_path / "run", steps=3, resume=True))
+
+
+def test_existing_run_is_not_overwritten_silently(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    train(_request(dataset, tmp_path / "run", steps=2))
+    with pytest.raises(UsageError, match="already holds a run; use --resume.*--overwrite"):
+        train(_request(dataset, tmp_path / "run", steps=2))
+    train(_request(dataset, tmp_path / "run", steps=2, overwrite=True))
+
+
+def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    train(_request(dataset, tmp_path / "run", steps=2))
+    request = _request(dataset, tmp_path / "run", steps=4, resume=True)
+    request = replace(request, config=replace(request.config, loss=replace(request.config.loss, style_weight=1.0)))
+    with pytest.raises(UsageError, match="style_weight: saved 10.0, now 1.0"):
+        train(request)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
+        dataset: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train(_request(dataset, tmp_path / "straight", steps=5))
+    original = train_module.perceptual_losses
+    calls = {"n": 0}
+
+    def interrupt_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "perceptual_losses", interrupt_on_third)
+    with pytest.raises(TrainingInterrupted, match="saved at step 2 of 5.*--resume"):
+        train(_request(dataset, tmp_path / "run", steps=5))
+    assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
+    monkeypatch.setattr(train_module, "perceptual_losses", original)
+    train(_request(dataset, tmp_path / "run", steps=5, resume=True))
+    a = load_checkpoint(tmp_path / "straight" / "ember" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
+    assert b["step"] == 5
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert [r["total"] for r in a["history"]] == [r["total"] for r in b["history"]]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset: tuple[Path, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    original = train_module.perceptual_losses
+    calls = {"n": 0}
+
+    def nan_on_fourth(*args, **kwargs):  # type: ignore[no-untyped-def]
+        parts = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 4:
+            parts["total"] = parts["total"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(train_module, "perceptual_losses", nan_on_fourth)
+    with pytest.raises(TrainingError, match="loss became nan at step 4.*checkpoint \\(step 2\\)"):
+        train(_request(dataset, tmp_path / "run", steps=6))
+    assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
+
+
+def test_bad_photos_are_skipped(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    paintings, photos = dataset
+    mixed = tmp_path / "photos"
+    mixed.mkdir()
+    for p in photos.iterdir():
+        (mixed / p.name).write_bytes(p.read_bytes())
+    (mixed / "zz_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (mixed / "zz_gray.png").write_bytes(b"")
+    Image.new("L", (80, 80), 128).save(mixed / "gray.png")
+    request = replace(_request((paintings, mixed), tmp_path / "run", steps=2), photos=mixed)
+    train(request)
+    config = json.loads((tmp_path / "run" / "ember" / "config.json").read_text())
+    # 11 files, 2 held out for the preview (seeded, so this split is fixed), 2 unreadable
+    assert config["trained"]["photos_trained"] + config["trained"]["photos_skipped"] == 9
+    assert config["trained"]["photos_skipped"] >= 1
