@@ -4,8 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle.checkpoint import (load_checkpoint, load_model, read_model_config, save_checkpoint, save_model,
-                                 unwrap)
+from artstyle.checkpoint import load_checkpoint, load_model, read_model_config, save_checkpoint, save_model, unwrap
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError
 from artstyle.models import build_model

@@ -32,7 +32,7 @@ def test_presets_differ_as_documented() -> None:
 
 def test_preset_overrides_and_unknown_preset() -> None:
     assert loss_preset("original-light", style_weight=7.0).style_weight == 7.0
-    assert loss_preset("original-light", style_weight=None).style_weight == 3.0
+    assert loss_preset("original-light", style_weight=None).style_weight == 0.3
     with pytest.raises(UsageError, match="choose one of: default"):
         loss_preset("impressionist")
 

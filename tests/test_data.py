@@ -4,8 +4,15 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle.data import (PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements,
-                           split_photos)
+from artstyle.data import (
+    PhotoCrops,
+    Skipped,
+    load_resized,
+    sample_paths,
+    scan_movements,
+    select_movements,
+    split_photos,
+)
 from artstyle.errors import DataError, UsageError
 
 

@@ -7,8 +7,17 @@ import torch
 from PIL import Image
 
 from artstyle.errors import ArtstyleError, ImageError, UsageError
-from artstyle.image import (atomic_write, image_grid, iter_inputs, list_images, open_image, resize_max,
-                            save_image, to_pil, to_tensor)
+from artstyle.image import (
+    atomic_write,
+    image_grid,
+    iter_inputs,
+    list_images,
+    open_image,
+    resize_max,
+    save_image,
+    to_pil,
+    to_tensor,
+)
 
 
 def _checker(size: tuple[int, int] = (40, 24)) -> Image.Image:

@@ -80,3 +80,21 @@ def test_prepare_painting_crops_panoramas() -> None:
 
     assert prepare_painting(Image.new("RGB", (1000, 100)), 50).size == (100, 50)
     assert prepare_painting(Image.new("RGB", (300, 200)), 50).size == (75, 50)
+
+
+def test_small_sets_average_random_crops_at_random_scales(vgg, paintings: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from artstyle.targets import painting_views, views_per_painting
+
+    assert views_per_painting(3, 6) == 2 and views_per_painting(100, 32) == 1 and views_per_painting(10, 32) == 4
+    views = painting_views(open_image(paintings[0]), 48, 5, random.Random(0))
+    assert len(views) == 5 and all(v.width == v.height <= 48 for v in views)
+    assert len({v.tobytes() for v in views}) == 5  # five different crops
+
+    target = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), None, Skipped(), min_views=6, seed=4)
+    assert target.key != style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), None, Skipped()).key
+    crops = [v for p in paintings for v in painting_views(open_image(p), 48, 2, random.Random(f"4:{p.name}"))]
+    for layer in LAYERS:
+        direct = torch.stack([gram_matrix(vgg(to_tensor(v), [layer])[layer])[0] for v in crops]).mean(0)
+        torch.testing.assert_close(target.grams[layer], direct, rtol=1e-5, atol=1e-6)

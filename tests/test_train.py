@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
 from PIL import Image
 
 from artstyle import train as train_module
 from artstyle.checkpoint import load_checkpoint, load_model
 from artstyle.errors import TrainingError, TrainingInterrupted, UsageError
 from artstyle.train import TrainRequest, train
+from conftest import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_p
     train(_request(dataset, tmp_path / "run", steps=2))
     request = _request(dataset, tmp_path / "run", steps=4, resume=True)
     request = replace(request, config=replace(request.config, loss=replace(request.config.loss, style_weight=1.0)))
-    with pytest.raises(UsageError, match="style_weight: saved 10.0, now 1.0"):
+    with pytest.raises(UsageError, match="style_weight: saved 0.5, now 1.0"):
         train(request)
 
 

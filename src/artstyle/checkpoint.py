@@ -52,12 +52,10 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under DDP or torch.compile wrappers."""
     while True:
-        if hasattr(model, "module"):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
             return model
+        model = inner
 
 
 def save_model(folder: str | Path, model: nn.Module, config: dict[str, Any]) -> None:

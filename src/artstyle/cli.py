@@ -29,7 +29,12 @@ examples:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Shows defaults, except the uninformative ones (None, False) and those the help already gives."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
+        p.add_argument("--device", default="auto",
+                       help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
         p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         p.add_argument("--json", action="store_true", help="print a JSON summary on stdout when done")
@@ -116,8 +122,10 @@ def _train_parser(sub: Any, common: Any) -> None:
     g.add_argument("--seed", type=int, default=t.seed, help="random seed (CPU runs are reproducible)")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=t.precision,
                    help="auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere")
-    g.add_argument("--checkpoint-every", type=_positive_int, default=t.checkpoint_every, help="steps between checkpoints")
-    g.add_argument("--preview-every", type=_positive_int, default=t.preview_every, help="steps between preview.png refreshes")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=t.checkpoint_every,
+                   help="steps between checkpoints")
+    g.add_argument("--preview-every", type=_positive_int, default=t.preview_every,
+                   help="steps between preview.png refreshes")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="start again, replacing an earlier run in --out")
     g = p.add_argument_group("data")
@@ -126,6 +134,9 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="shorter side paintings are resized to for the style target, px")
     g.add_argument("--max-paintings", type=_positive_int, default=d.max_paintings,
                    help="paintings per movement averaged into its style (drawn at random)")
+    g.add_argument("--style-views", type=_positive_int, default=d.style_views,
+                   help="at least this many views of the paintings make the style target; a movement with "
+                        "fewer paintings gets several random crops and scales of each (1: whole paintings only)")
     g.add_argument("--min-paintings", type=_positive_int, default=d.min_paintings,
                    help="without --movements, skip movements with fewer paintings")
     g.add_argument("--preview-photos", type=int, default=d.preview_photos,
@@ -135,7 +146,8 @@ def _train_parser(sub: Any, common: Any) -> None:
     g = p.add_argument_group("loss")
     g.add_argument("--preset", choices=tuple(LOSS_PRESETS), default="default",
                    help="named loss settings (see the README); the options below override it")
-    g.add_argument("--content-layer", default=None, help=f"VGG layer of the content loss (default {lc.content_layer}; relu2_2 keeps more detail)")
+    g.add_argument("--content-layer", default=None,
+                   help=f"VGG layer of the content loss (default {lc.content_layer}; relu2_2 keeps more detail)")
     g.add_argument("--content-weight", type=_positive_float, default=None, help=f"(default {lc.content_weight:g})")
     g.add_argument("--style-weight", type=_positive_float, default=None, help=f"(default {lc.style_weight:g})")
     g.add_argument("--style-layer-weights", type=_float_list, default=None,
@@ -227,7 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         model=ModelConfig(channels=args.channels, residual_blocks=args.residual_blocks),
         loss=loss,
         data=replace(DataConfig(), image_size=args.image_size, style_size=args.style_size,
-                     max_paintings=args.max_paintings, min_paintings=args.min_paintings,
+                     max_paintings=args.max_paintings, style_views=args.style_views,
+                     min_paintings=args.min_paintings,
                      preview_photos=args.preview_photos),
         train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
                           lr_gamma=args.lr_gamma, seed=args.seed, precision=args.precision,

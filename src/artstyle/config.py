@@ -32,7 +32,7 @@ class LossConfig:
     content_weight: float = 1.0
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    style_weight: float = 10.0
+    style_weight: float = 0.5
     tv_weight: float = 1.0
     vgg_weights: str = "oxford"
 
@@ -51,6 +51,7 @@ class DataConfig:
     image_size: int = 256  # side of the square photo crops the network trains on
     style_size: int = 512  # shorter side of a painting when its Gram matrices are taken
     max_paintings: int = 500  # per movement, drawn at random with the run's seed
+    style_views: int = 32  # at least this many views make a style; small sets get crops at random scales
     min_paintings: int = 5  # movements with fewer readable paintings are skipped
     preview_photos: int = 4  # photos held out of training and shown in preview.png
     max_photos: int = 20000  # photos kept in memory, resized, for training
@@ -114,12 +115,12 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "original-light": {
         "style_layer_weights": (1.0, 0.8, 0.4, 0.2, 0.2),
-        "style_weight": 3.0,
+        "style_weight": 0.3,
         "tv_weight": 0.5,
     },
     "original-heavy": {
         "style_layer_weights": (0.2, 0.2, 0.4, 0.3, 0.2),
-        "style_weight": 40.0,
+        "style_weight": 3.0,
         "tv_weight": 5.0,
     },
 }

@@ -68,7 +68,7 @@ def perceptual_losses(
     layer = config.content_layer
     parts["content"] = config.content_weight * content_loss(output_features[layer], content_features[layer])
     style = output.new_zeros((), dtype=torch.float32)
-    for name, weight in zip(config.style_layers, config.style_layer_weights):
+    for name, weight in zip(config.style_layers, config.style_layer_weights, strict=True):
         part = config.style_weight * weight * style_loss(gram_matrix(output_features[name]), style_targets[name])
         parts[f"style/{name}"] = part
         style = style + part

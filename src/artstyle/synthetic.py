@@ -38,11 +38,11 @@ def photo(size: int = 256, seed: int = 0) -> Image.Image:
     sky = (rng.randint(90, 160), rng.randint(150, 200), rng.randint(200, 255))
     ground = (rng.randint(40, 110), rng.randint(90, 140), rng.randint(30, 70))
     horizon = rng.randint(size // 3, 2 * size // 3)
-    for y in range(size):
-        top = y < horizon
-        a = y / horizon if top else (y - horizon) / max(1, size - horizon)
+    for row in range(size):
+        top = row < horizon
+        a = row / horizon if top else (row - horizon) / max(1, size - horizon)
         base = sky if top else ground
-        draw.line((0, y, size, y), fill=tuple(int(c * (1 - 0.35 * a)) for c in base))
+        draw.line((0, row, size, row), fill=tuple(int(c * (1 - 0.35 * a)) for c in base))
     for _ in range(rng.randint(2, 5)):
         x, y, r = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(size / 12, size / 4)
         colour = tuple(rng.randint(30, 230) for _ in range(3))

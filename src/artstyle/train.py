@@ -20,8 +20,7 @@ import torch
 from PIL import Image
 
 from . import __version__
-from .checkpoint import (CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint,
-                         save_model)
+from .checkpoint import CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint, save_model
 from .config import RunConfig, from_dict, to_dict
 from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
 from .errors import TrainingError, TrainingInterrupted, UsageError
@@ -103,7 +102,7 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
     found = scan_movements(request.paintings)
     chosen = select_movements(found, request.movements or None, config.data.min_paintings)
     folders = {m: request.out / m for m in chosen}
-    for movement, folder in folders.items():
+    for folder in folders.values():
         check_output_folder(folder, request.resume, request.overwrite)
     shared = build_shared(request, progress)
     results = []
@@ -162,6 +161,7 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
     target = style_target(
         chosen, shared.vgg, config.loss.style_layers, config.data.style_size, request.device,
         request.cache_dir, skipped, autocast_factory(request.device, shared.precision), bar.update,
+        min_views=config.data.style_views, seed=config.train.seed,
     )
     bar.close()
     if skipped:
@@ -345,7 +345,7 @@ def write_reports(folder: Path, movement: str, model: torch.nn.Module, shared: S
         model.eval()
         with torch.no_grad():
             outs = [to_pil(model(to_tensor(im).to(device))) for im in shared.preview_photos]
-        rows = [[im, out] for im, out in zip(shared.preview_photos, outs)]
+        rows = [[im, out] for im, out in zip(shared.preview_photos, outs, strict=True)]
         save_image(image_grid(rows, labels=["photo (not trained on)", f"{movement}, step {step}"]),
                    folder / "preview.png")
 

@@ -66,8 +66,9 @@ class VGG19Encoder(nn.Module):
             if name.startswith("conv"):
                 out_ch = weights[f"{name}.weight"].shape[0]
                 conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-                conv.weight.data.copy_(weights[f"{name}.weight"])
-                conv.bias.data.copy_(weights[f"{name}.bias"])
+                with torch.no_grad():
+                    conv.weight.copy_(weights[f"{name}.weight"])
+                    conv.bias.copy_(weights[f"{name}.bias"])  # type: ignore[union-attr]
                 self.layers[name] = conv
                 in_ch = out_ch
             elif name.startswith("relu"):
@@ -91,9 +92,10 @@ class VGG19Encoder(nn.Module):
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] -> the input the weights were trained on."""
+        mean, scale = self.get_buffer("mean"), self.get_buffer("scale")
         if self.preprocessing == "caffe":
-            return x.flip(1) * self.scale - self.mean
-        return (x - self.mean) * self.scale
+            return x.flip(1) * scale - mean
+        return (x - mean) * scale
 
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(layers)

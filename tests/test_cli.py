@@ -1,0 +1,132 @@
+"""The command line: main([...]) in-process, and the installed command once."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from artstyle.cli import main
+
+
+def _photo(path: Path, size: tuple[int, int] = (70, 50)) -> Path:
+    Image.new("RGB", size, (30, 140, 90)).save(path)
+    return path
+
+
+def test_help_explains_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "stylize", "sheet", "demo"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--resume" in out and "(default: 2000)" in out and "relu2_2" in out
+
+
+def test_stylize_one_file_and_a_folder(trained_run: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    photo = _photo(tmp_path / "photo.jpg")
+    out = tmp_path / "styled.png"
+    assert main(["stylize", str(photo), "--model", str(trained_run / "ember"), "-o", str(out), "-q"]) == 0
+    assert Image.open(out).size == (70, 50)
+    # existing output is not overwritten silently
+    assert main(["stylize", str(photo), "--model", str(trained_run / "ember"), "-o", str(out), "-q"]) == 2
+    assert "exists; use --overwrite" in capsys.readouterr().err
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        _photo(folder / f"p{i}.png", (120, 80))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    code = main(["stylize", str(folder), "--model", str(trained_run / "lagoon"), "-o", str(tmp_path / "out"),
+                 "--size", "60", "--json", "-q"])
+    captured = capsys.readouterr()
+    assert code == 1  # one input failed
+    summary = json.loads(captured.out)
+    assert len(summary["written"]) == 2 and summary["failed"] == [str(folder / "broken.jpg")]
+    assert Image.open(tmp_path / "out" / "p0.png").size == (60, 40)
+
+
+def test_sheet(trained_run: Path, tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "photo.jpg", (160, 100))
+    sheet = tmp_path / "sheet.png"
+    assert main(["sheet", str(photo), "--model", str(trained_run), "-o", str(sheet), "-q"]) == 0
+    assert Image.open(sheet).width > 3 * 160
+
+
+@pytest.mark.parametrize("argv,message,code", [
+    (["stylize", "{tmp}/nope.jpg", "--model", "{run}/ember"], "no such file or folder", 2),
+    (["stylize", "{photo}", "--model", "{tmp}"], "not a model folder", 1),
+    (["stylize", "{photo}", "--model", "{run}"], "holds 2 models; pick one", 2),
+    (["sheet", "{tmp}/notes.txt", "--model", "{run}", "-o", "{tmp}/s.png"], "not an image file", 1),
+    (["train", "{tmp}/nowhere", "--photos", "{tmp}"], "no such folder", 2),
+    (["train", "{data}", "--photos", "{photos}", "--movements", "embr", "--out", "{tmp}/r"],
+     "unknown movement(s) 'embr'; choose from: ember, lagoon", 2),
+    (["stylize", "{photo}", "--model", "{run}/ember", "--device", "cuda"], "no CUDA GPU", 2),
+])
+def test_errors_are_one_line_without_traceback(argv: list[str], message: str, code: int, trained_run: Path,
+                                              dataset: tuple[Path, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    photo = _photo(tmp_path / "photo.jpg")
+    (tmp_path / "notes.txt").write_text("hello")
+    fill = {"tmp": tmp_path, "run": trained_run, "photo": photo, "data": dataset[0], "photos": dataset[1]}
+    argv = [a.format(**fill) for a in argv]
+    assert main([*argv, "-q"]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("artstyle: error: ")
+
+
+def test_bad_option_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "x", "--photos", "y", "--steps", "-5"])
+    assert exit_info.value.code == 2
+    assert "-5 must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_through_the_cli(dataset: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paintings, photos = dataset
+    out = tmp_path / "run"
+    argv = ["train", str(paintings), "--photos", str(photos), "--out", str(out), "--movements", "lagoon",
+            "--steps", "2", "--batch-size", "1", "--image-size", "32", "--style-size", "48", "--channels", "8",
+            "--residual-blocks", "1", "--precision", "fp32", "--preset", "original-light", "--json", "-q",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["models"][0]["movement"] == "lagoon" and summary["models"][0]["steps"] == 2
+    config = json.loads((out / "lagoon" / "config.json").read_text())
+    assert config["loss"]["preset"] == "original-light" and config["model"]["channels"] == 8
+    assert main(argv) == 2  # the run exists: --resume or --overwrite
+    assert main([*argv, "--resume", "--steps", "3"]) == 0
+    assert json.loads((out / "lagoon" / "config.json").read_text())["trained"]["steps"] == 3
+
+
+def test_installed_command(trained_run: Path, tmp_path: Path) -> None:
+    exe = shutil.which("artstyle", path=os.path.dirname(sys.executable)) or shutil.which("artstyle")
+    assert exe, "the artstyle console script is not installed"
+    photo = _photo(tmp_path / "photo.jpg")
+    result = subprocess.run([exe, "stylize", str(photo), "--model", str(trained_run / "ember"),
+                             "-o", str(tmp_path / "out.png")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "out.png").size == (70, 50)
+    result = subprocess.run([sys.executable, "-m", "artstyle", "stylize", str(photo), "--model", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "not a model folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_trains_a_tiny_model_then_stylizes_the_sample(tmp_path: Path) -> None:
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "-q"]) == 0
+    sample = Image.open(tmp_path / "demo" / "sample_stylized.png")
+    assert sample.size == (768, 512)
+    assert (tmp_path / "demo" / "run" / "demo_strokes" / "model.safetensors").is_file()
+    sheet = Image.open(tmp_path / "demo" / "sheet.png")
+    assert sheet.width > 2 * sheet.height  # original and stylized side by side

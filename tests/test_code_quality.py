@@ -1,0 +1,26 @@
+"""ruff and mypy stay clean (STYLE.md): run here so CI enforces them with the tests."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("tool,args", [("ruff", ["check", "src", "tests"]), ("mypy", ["src"])])
+def test_clean(tool: str, args: list[str]) -> None:
+    if shutil.which(tool, path=str(Path(sys.executable).parent)) is None:
+        pytest.fail(f"{tool} is not installed; pip install -e '.[test]'")
+    result = subprocess.run([sys.executable, "-m", tool, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_import_time_work() -> None:
+    """Importing the package and its CLI loads no torch and creates nothing."""
+    code = "import sys, artstyle, artstyle.cli; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr
