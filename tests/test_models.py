@@ -5,6 +5,7 @@ from torch import nn
 from artstyle.config import ModelConfig
 from artstyle.errors import ModelError
 from artstyle.models import TransformerNet, build_model
+from artstyle.models.layers import InstanceNorm
 
 
 @pytest.mark.parametrize("h,w", [(32, 32), (37, 53), (20, 64)])
@@ -22,7 +23,7 @@ def test_johnson_layout() -> None:
     assert [c.stride for c in convs[1:3]] == [(2, 2), (2, 2)]
     assert sum(isinstance(m, nn.ReflectionPad2d) for m in net.modules()) == len(convs)
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
-    assert sum(isinstance(m, nn.InstanceNorm2d) for m in net.modules()) == 3 + 2 * 5 + 2
+    assert sum(isinstance(m, InstanceNorm) for m in net.modules()) == 3 + 2 * 5 + 2
     assert len(net.residuals) == 5
 
 
@@ -44,3 +45,38 @@ def test_seeded_init_is_deterministic() -> None:
 def test_unknown_architecture() -> None:
     with pytest.raises(ModelError, match="known: johnson"):
         build_model(ModelConfig(arch="unet"))
+
+
+def test_single_movement_norm_equals_torch_instance_norm() -> None:
+    norm, reference = InstanceNorm(4), nn.InstanceNorm2d(4, affine=True)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2)
+        norm.bias.uniform_(-1, 1)
+    reference.load_state_dict(norm.state_dict())
+    x = torch.randn(2, 4, 5, 6)
+    torch.testing.assert_close(norm(x), reference(x))
+
+
+def test_conditional_network_picks_and_blends_movements() -> None:
+    torch.manual_seed(0)
+    joint = build_model(ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True))
+    for m in joint.modules():
+        if isinstance(m, InstanceNorm):
+            assert m.movements == 2
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 2)
+                m.bias.uniform_(-1, 1)
+    x = torch.rand(1, 3, 24, 24)
+    a, b = joint(x, torch.tensor([1.0, 0.0])), joint(x, torch.tensor([0.0, 1.0]))
+    assert (a - b).abs().mean() > 1e-3
+    # movement "b" alone equals a one-movement network holding b's norm parameters
+    single = build_model(ModelConfig(channels=8, residual_blocks=1))
+    # the only 2-D tensors are the (movements, channels) norm parameters
+    single.load_state_dict({k: (v[1] if v.dim() == 2 else v) for k, v in joint.state_dict().items()})
+    torch.testing.assert_close(single(x), b)
+    # a half-half blend interpolates the norm parameters
+    half = build_model(ModelConfig(channels=8, residual_blocks=1))
+    half.load_state_dict({k: (v.mean(0) if v.dim() == 2 else v) for k, v in joint.state_dict().items()})
+    torch.testing.assert_close(half(x), joint(x, torch.tensor([0.5, 0.5])))
+    with pytest.raises(ValueError, match="say which"):
+        joint(x)

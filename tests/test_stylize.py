@@ -4,26 +4,30 @@ import pytest
 import torch
 from PIL import Image
 
+from artstyle.checkpoint import save_model
+from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError, UsageError
-from artstyle.stylize import Stylizer, expand_model_refs, make_sheet, plan_outputs
+from artstyle.image import to_tensor
+from artstyle.models import build_model
+from artstyle.stylize import Stylizer, expand_model_refs, make_sheet, parse_movement, plan_outputs, transfer_luminance
 
 
 def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:
     stylizer = Stylizer.from_pretrained(trained_run / "ember")
-    assert stylizer.movement == "ember"
+    assert stylizer.name == "ember" and stylizer.movements == ["ember"] and not stylizer.conditional
     photo = Image.new("RGB", (90, 61), (40, 120, 200))
     out = stylizer(photo)
     assert out.size == (90, 61) and out.mode == "RGB"
-    assert stylizer(photo, size=45).size == (45, 31)
+    assert stylizer(photo, size=45).size == (45, 30)
     batch = stylizer.stylize_tensor(torch.rand(2, 3, 33, 35))
     assert batch.shape == (2, 3, 33, 35)
 
 
 def test_models_differ_by_movement(trained_run: Path) -> None:
     photo = Image.new("RGB", (64, 64), (128, 128, 128))
-    a = torch.tensor(list(Stylizer.from_pretrained(trained_run / "ember")(photo).getdata())).float()
-    b = torch.tensor(list(Stylizer.from_pretrained(trained_run / "lagoon")(photo).getdata())).float()
-    assert (a - b).abs().mean() > 1.0
+    a = to_tensor(Stylizer.from_pretrained(trained_run / "ember")(photo))
+    b = to_tensor(Stylizer.from_pretrained(trained_run / "lagoon")(photo))
+    assert (a - b).abs().mean() > 0.005
 
 
 def test_expand_model_refs(trained_run: Path, tmp_path: Path) -> None:
@@ -56,3 +60,85 @@ def test_sheet_has_the_photo_and_each_model(trained_run: Path) -> None:
     sheet = make_sheet(photo, stylizers, size=100, cell=100)
     assert sheet.width > 3 * 100 and sheet.height > 50
     assert sheet.getpixel((6 + 50, sheet.height - 6 - 25)) == (250, 250, 250)  # the original comes first
+
+
+@pytest.fixture(scope="module")
+def joint(tmp_path_factory: pytest.TempPathFactory) -> Stylizer:
+    """An (untrained, randomised) joint model of three movements."""
+    torch.manual_seed(0)
+    config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b", "c"), conditional=True)
+    model = build_model(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.uniform_(0.2, 2.0)
+    folder = tmp_path_factory.mktemp("joint")
+    save_model(folder, model, {"name": "abc", "model": to_dict(config)})
+    return Stylizer.from_pretrained(folder)
+
+
+def test_joint_model_picks_and_blends(joint: Stylizer) -> None:
+    x = torch.rand(1, 3, 32, 32)
+    a, b = joint.stylize_tensor(x, "a"), joint.stylize_tensor(x, "b")
+    assert (a - b).abs().mean() > 1e-3
+    torch.testing.assert_close(joint.stylize_tensor(x, {"a": 2.0}), a)
+    blend = joint.stylize_tensor(x, {"a": 1.0, "b": 1.0})
+    assert not torch.allclose(blend, a) and not torch.allclose(blend, b)
+    assert joint.label({"a": 1.0, "b": 3.0}) == "a 25% + b 75%"
+    with pytest.raises(UsageError, match="choose with --movement, one of: a, b, c"):
+        joint.stylize_tensor(x)
+    with pytest.raises(UsageError, match="unknown movement 'd'"):
+        joint.stylize_tensor(x, "d")
+    with pytest.raises(UsageError, match="must be positive"):
+        joint.stylize_tensor(x, {"a": -1.0, "b": 0.5})
+
+
+def test_one_movement_model_refuses_another_movement(trained_run: Path) -> None:
+    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(stylizer.stylize_tensor(x, "ember"), stylizer.stylize_tensor(x))
+    with pytest.raises(UsageError, match="paints only ember"):
+        stylizer.stylize_tensor(x, "lagoon")
+
+
+def test_parse_movement() -> None:
+    assert parse_movement(None) is None
+    assert parse_movement("baroque") == "baroque"
+    assert parse_movement("baroque:0.5, cubism:0.5") == {"baroque": 0.5, "cubism": 0.5}
+    with pytest.raises(UsageError, match="baroque:0.5,cubism:0.5"):
+        parse_movement("baroque:lots")
+
+
+def test_strength(trained_run: Path) -> None:
+    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    x = torch.rand(1, 3, 24, 24)
+    torch.testing.assert_close(stylizer.stylize_tensor(x, strength=0.0), x)
+    full = stylizer.stylize_tensor(x)
+    torch.testing.assert_close(stylizer.stylize_tensor(x, strength=0.25), 0.75 * x + 0.25 * full)
+    with pytest.raises(UsageError, match="outside 0..1"):
+        stylizer.stylize_tensor(x, strength=1.5)
+
+
+def test_preserve_color_keeps_the_photos_chroma_and_the_results_light() -> None:
+    torch.manual_seed(0)
+    photo = torch.rand(1, 3, 8, 8) * 0.5 + 0.25
+    stylized = torch.rand(1, 3, 8, 8) * 0.5 + 0.25
+    out = transfer_luminance(stylized, photo)
+
+    def ycbcr(x: torch.Tensor) -> torch.Tensor:
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return torch.stack([y, (b - y) * 0.564, (r - y) * 0.713])
+
+    torch.testing.assert_close(ycbcr(out)[0], ycbcr(stylized)[0], atol=1e-3, rtol=0)
+    torch.testing.assert_close(ycbcr(out)[1:], ycbcr(photo)[1:], atol=1e-3, rtol=0)
+    gray = torch.full((1, 3, 4, 4), 0.5)
+    torch.testing.assert_close(transfer_luminance(gray, gray), gray, atol=1e-4, rtol=0)
+
+
+def test_sheet_of_a_joint_model_shows_each_movement(joint: Stylizer) -> None:
+    photo = Image.new("RGB", (100, 100), (200, 100, 50))
+    one = make_sheet(photo, [joint], size=100, cell=100, movement="b")
+    every = make_sheet([photo, photo], [joint], size=100, cell=100)
+    assert every.width > one.width + 2 * 100 and every.height > one.height + 100
+    assert to_tensor(every).shape[1] == 3

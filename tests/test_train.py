@@ -30,10 +30,13 @@ def test_run_folder_has_every_file(trained_run: Path) -> None:
         for name in ("model.safetensors", "config.json", "checkpoint.pt", "losses.csv", "loss.png", "preview.png"):
             assert (folder / name).is_file(), name
         config = json.loads((folder / "config.json").read_text())
-        assert config["movement"] == movement and config["model"]["movements"] == [movement]
+        assert config["name"] == movement and config["model"]["movements"] == [movement]
+        assert config["model"]["conditional"] is False
         assert config["loss"]["content_layer"] == "relu4_2"
         assert config["vgg_weights_id"] == "oxford-vgg19-keras-q8"
-        assert config["trained"]["paintings_used"] == 4 and config["trained"]["photos_trained"] == 6
+        paintings = config["trained"]["paintings"][movement]
+        assert paintings["used"] == 4 and paintings["skipped"] == 0 and paintings["folder"].endswith(movement)
+        assert config["trained"]["photos_trained"] == 6
         assert config["trained"]["steps"] == 4 and config["train"]["seed"] == 0
         assert config["artstyle_version"]
         rows = list(csv.DictReader((folder / "losses.csv").open()))
@@ -139,3 +142,21 @@ def test_bad_photos_are_skipped(dataset: tuple[Path, Path], tmp_path: Path) -> N
     # 11 files, 2 held out for the preview (seeded, so this split is fixed), 2 unreadable
     assert config["trained"]["photos_trained"] + config["trained"]["photos_skipped"] == 9
     assert config["trained"]["photos_skipped"] >= 1
+
+
+def test_joint_network_learns_each_movement(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    request = replace(_request(dataset, tmp_path / "run", steps=12), movements=("ember", "lagoon"), joint=True)
+    (result,) = train(request)
+    assert result.name == "joint" and result.folder == tmp_path / "run" / "joint"
+    config = json.loads((result.folder / "config.json").read_text())
+    assert config["model"]["movements"] == ["ember", "lagoon"] and config["model"]["conditional"] is True
+    assert set(config["trained"]["paintings"]) == {"ember", "lagoon"}
+    model, _ = load_model(result.folder)
+    x = torch.rand(1, 3, 48, 48)
+    ember, lagoon = model(x, torch.tensor([1.0, 0.0])), model(x, torch.tensor([0.0, 1.0]))
+    # the palettes are warm (ember) and cool (lagoon): red minus blue tells them apart
+    assert (ember[:, 0] - ember[:, 2]).mean() > (lagoon[:, 0] - lagoon[:, 2]).mean()
+    preview = Image.open(result.folder / "preview.png")
+    assert preview.width > 3 * 256  # photo + one column per movement
+    with pytest.raises(UsageError, match="at least two"):
+        train(replace(request, movements=("ember",), out=tmp_path / "other"))

@@ -62,26 +62,55 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Apply a movement model to image files and/or folders of images.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--model", "-m", required=True, metavar="MODEL",
-                   help="a model folder written by 'artstyle train' (OUT/<movement>)")
+                   help="a shipped model's name (see 'artstyle models'), or a model folder written by "
+                        "'artstyle train' (OUT/<movement>)")
     p.add_argument("-o", "--output", metavar="OUTPUT", default=None,
                    help="with one input file: the output file; otherwise a folder that receives "
                         "<input stem>.png for each input (default: stylized/)")
     p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                    help="bound on the longest side of the output, px (default: the input's own size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _look_options(p)
     common(p)
 
     p = sub.add_parser("sheet", formatter_class=_Formatter,
-                       help="one labelled picture: a photo beside its stylization by several models",
-                       description="Show a photo beside its stylization by every given model, each "
-                                   "labelled with its movement, saved as one PNG.")
-    p.add_argument("photo", metavar="PHOTO", help="the photo")
-    p.add_argument("--model", "-m", action="append", required=True, metavar="MODEL",
-                   help="a model folder, or a run folder holding one per movement; repeat for more")
+                       help="one labelled picture: photos beside their stylization by several models",
+                       description="Show each photo (a row) beside its stylization by every given model, "
+                                   "labelled with the movement, saved as one PNG. A joint model shows each "
+                                   "of its movements, unless --movement picks one or a blend.")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="the photo(s), one row each")
+    p.add_argument("--model", "-m", action="append", default=None, metavar="MODEL",
+                   help="a shipped model's name, a model folder, or a run folder holding one per movement; "
+                        "repeat for more (default: every shipped model)")
     p.add_argument("-o", "--output", default="sheet.png", help="the PNG to write")
     p.add_argument("--size", type=_positive_int, default=512, metavar="PX",
                    help="longest side the photo is stylized at, px")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
+    _look_options(p)
+    common(p)
+
+    p = sub.add_parser("evaluate", formatter_class=_Formatter,
+                       help="measure style and content distances and speed of models on photos",
+                       description="Measure, for each model and movement, on photos the model never saw: the "
+                                   "style distance (Gram distance of the outputs to the movement's target, "
+                                   "relative to the photos' own; lower = more of the movement), the content "
+                                   "distance (VGG feature distance to the photo; lower = more of the photo) "
+                                   "and seconds per image. Writes OUT/report.json and a sheet per model.")
+    p.add_argument("photos", metavar="PHOTOS", nargs="+", help="photo files and/or folders")
+    p.add_argument("--model", "-m", action="append", required=True, metavar="MODEL",
+                   help="a shipped model's name, a model folder, or a run folder; repeat to compare")
+    p.add_argument("--paintings", default=None, metavar="PAINTINGS_DIR",
+                   help="the folder of movement sub-folders the targets come from "
+                        "(default: the folder recorded in each model's config.json)")
+    p.add_argument("-o", "--output", default="evaluation", help="folder for report.json and the sheets")
+    p.add_argument("--size", type=_positive_int, default=512, metavar="PX", help="longest side of the photos, px")
+    p.add_argument("--cache-dir", default=None, help="where style targets are cached")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    common(p)
+
+    p = sub.add_parser("models", formatter_class=_Formatter, help="list the shipped movement models",
+                       description="List the models that come with artstyle, with what they were trained on. "
+                                   "Use their names with --model.")
     common(p)
 
     p = sub.add_parser("demo", formatter_class=_Formatter,
@@ -93,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=60, help="training steps of the tiny model")
     common(p)
     return parser
+
+
+def _look_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--movement", default=None, metavar="NAME[:W,...]",
+                   help="for a joint model: the movement to paint, or a blend such as "
+                        "baroque:0.5,impressionism:0.5 (weights are normalised)")
+    p.add_argument("--strength", type=_unit_float, default=1.0,
+                   help="how much of the style, 0..1 (0 returns the photo)")
+    p.add_argument("--preserve-color", action="store_true",
+                   help="keep the photo's colours; take only the movement's light and texture")
 
 
 def _train_parser(sub: Any, common: Any) -> None:
@@ -112,6 +151,10 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="comma-separated movements to train (default: every movement with at least "
                         "--min-paintings paintings)")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name of PAINTINGS_DIR>)")
+    p.add_argument("--joint", action="store_true",
+                   help="train ONE network for all the movements (conditional instance norm), in OUT/joint; "
+                        "it can blend movements at stylize time")
+    p.add_argument("--joint-name", default="joint", help="folder name of the --joint network inside OUT")
     g = p.add_argument_group("training")
     g.add_argument("--steps", type=_positive_int, default=t.steps, help="optimisation steps per movement")
     g.add_argument("--batch-size", type=_positive_int, default=t.batch_size, help="photos per step")
@@ -179,6 +222,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
     return value
 
 
@@ -253,13 +306,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = TrainRequest(
         paintings=paintings, photos=Path(args.photos), out=out, config=config,
         movements=args.movements or (), device=resolve_device(args.device), resume=args.resume,
-        overwrite=args.overwrite, cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+        overwrite=args.overwrite, joint=args.joint, joint_name=args.joint_name,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
     )
     results = train(request, progress=_progress_factory(args))
     for r in results:
-        log.info("%s: %d steps in %.0f s -> %s", r.movement, r.steps, r.seconds, r.folder)
+        log.info("%s: %d steps in %.0f s -> %s", r.name, r.steps, r.seconds, r.folder)
     _emit(args, {"out": str(out), "models": [
-        {"movement": r.movement, "folder": str(r.folder), "steps": r.steps, "seconds": round(r.seconds, 1),
+        {"name": r.name, "folder": str(r.folder), "steps": r.steps, "seconds": round(r.seconds, 1),
          "final_losses": r.final_losses} for r in results]})
     return 0
 
@@ -267,7 +321,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .image import open_image, save_image
     from .runtime import resolve_device
-    from .stylize import Stylizer, expand_model_refs, plan_outputs
+    from .stylize import Stylizer, expand_model_refs, parse_movement, plan_outputs
 
     folders = expand_model_refs([args.model])
     if len(folders) != 1:
@@ -279,8 +333,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise UsageError(f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
                          "use --overwrite to replace")
     stylizer = Stylizer.from_pretrained(folders[0], device=resolve_device(args.device))
+    movement = parse_movement(args.movement)
+    stylizer.style_weights(movement)  # a wrong --movement fails before any work
     written, failed = [], []
-    bar = _progress_factory(args)(total=len(pairs), desc=f"stylize ({stylizer.movement})", unit="img")
+    bar = _progress_factory(args)(total=len(pairs), desc=f"stylize ({stylizer.label(movement)})", unit="img")
     for src, dst in pairs:
         try:
             image = open_image(src)
@@ -288,12 +344,15 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             log.warning("skipped %s", err)
             failed.append(str(src))
         else:
-            save_image(stylizer(image, size=args.size), dst)
+            result = stylizer(image, size=args.size, movement=movement, strength=args.strength,
+                              preserve_color=args.preserve_color)
+            save_image(result, dst)
             written.append(str(dst))
         bar.update(1)
     bar.close()
     log.info("wrote %d image(s)%s", len(written), f" to {Path(written[0]).parent}" if written else "")
-    _emit(args, {"model": str(folders[0]), "movement": stylizer.movement, "written": written, "failed": failed})
+    _emit(args, {"model": str(folders[0]), "movement": stylizer.label(movement), "written": written,
+                 "failed": failed})
     if not written:
         raise ArtstyleError("no image could be stylized; see the messages above")
     return 1 if failed else 0
@@ -302,17 +361,91 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .image import open_image, save_image
     from .runtime import resolve_device
-    from .stylize import Stylizer, expand_model_refs, make_sheet
+    from .stylize import Stylizer, expand_model_refs, make_sheet, parse_movement, sheet_entries, shipped_models
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:
         raise UsageError(f"{output} exists; use --overwrite to replace it")
+    refs = args.model or list(shipped_models())
+    if not refs:
+        raise UsageError("no shipped models are installed; give --model (a folder written by 'artstyle train')")
     device = resolve_device(args.device)
-    stylizers = [Stylizer.from_pretrained(f, device) for f in expand_model_refs(args.model)]
-    photo = open_image(args.photo)
-    save_image(make_sheet(photo, stylizers, size=args.size), output)
-    log.info("wrote %s (%s)", output, ", ".join(s.movement for s in stylizers))
-    _emit(args, {"sheet": str(output), "movements": [s.movement for s in stylizers]})
+    stylizers = [Stylizer.from_pretrained(f, device) for f in expand_model_refs(refs)]
+    movement = parse_movement(args.movement)
+    photos = [open_image(p) for p in args.photos]
+    sheet = make_sheet(photos, stylizers, size=args.size, movement=movement, strength=args.strength,
+                       preserve_color=args.preserve_color)
+    save_image(sheet, output)
+    labels = [s.label(m) for s, m in sheet_entries(stylizers, movement)]
+    log.info("wrote %s (%s)", output, ", ".join(labels))
+    _emit(args, {"sheet": str(output), "movements": labels})
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import write_json
+    from .evaluate import evaluate
+    from .image import iter_inputs, save_image
+    from .runtime import resolve_device
+    from .stylize import Stylizer, expand_model_refs
+    from .targets import default_cache_dir
+
+    out = Path(args.output)
+    if (out / "report.json").exists() and not args.overwrite:
+        raise UsageError(f"{out / 'report.json'} exists; use --overwrite to replace it")
+    device = resolve_device(args.device)
+    photos = iter_inputs(args.photos)
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    paintings = Path(args.paintings) if args.paintings else None
+    report: dict[str, Any] = {"photos": [str(p) for p in photos], "size": args.size, "device": str(device),
+                              "models": []}
+    for folder in expand_model_refs(args.model):
+        stylizer = Stylizer.from_pretrained(folder, device)
+        scores, sheet = evaluate(stylizer, photos, paintings, size=args.size, cache_dir=cache)
+        sheet_path = out / f"{stylizer.name}_sheet.png"
+        save_image(sheet, sheet_path)
+        report["models"].append({"model": stylizer.name, "folder": str(folder), "sheet": str(sheet_path),
+                                 "scores": [s.as_dict() for s in scores]})
+        for s in scores:
+            log.info("%-16s %-18s style %.3f  content %.3f  %.3f s/image", stylizer.name, s.movement,
+                     s.style_distance, s.content_distance, s.seconds_per_image)
+    write_json(out / "report.json", report)
+    log.info("wrote %s", out / "report.json")
+    _emit(args, report)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .checkpoint import read_model_config
+    from .stylize import shipped_models
+
+    shipped = shipped_models()
+    if not shipped:
+        print("no shipped models are installed; train your own with 'artstyle train'")
+        return 0
+    rows = []
+    for name, folder in shipped.items():
+        config = read_model_config(folder)
+        trained = config.get("trained", {})
+        paintings = trained.get("paintings", {})
+        rows.append({
+            "name": name,
+            "movements": config["model"]["movements"],
+            "paintings": {m: info.get("used") for m, info in paintings.items()},
+            "photos": trained.get("photos_trained"),
+            "steps": trained.get("steps"),
+            "image_size": config["data"]["image_size"],
+            "trained_on": f"{trained.get('device')} ({trained.get('precision')}), {trained.get('seconds')} s",
+            "folder": str(folder),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        movements = ", ".join(row["movements"])
+        paintings = sum(n or 0 for n in row["paintings"].values())
+        print(f"{row['name']:<22} {movements:<28} {paintings:>4} paintings, {row['photos']} photos, "
+              f"{row['steps']} steps at {row['image_size']} px on {row['trained_on']}")
     return 0
 
 
@@ -327,7 +460,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "evaluate": cmd_evaluate,
+            "models": cmd_models,
+            "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ class ModelConfig:
     channels: int = 32  # width of the first conv; the residual blocks run at 4x this
     residual_blocks: int = 5
     movements: tuple[str, ...] = ()
+    conditional: bool = False  # one network for all `movements`, with conditional instance norm
 
 
 @dataclass(frozen=True)

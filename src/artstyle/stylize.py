@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,13 +23,22 @@ from .image import image_grid, iter_inputs, resize_max, to_pil, to_tensor
 log = logging.getLogger(__name__)
 
 
+Blend = dict[str, float]  # movement -> weight
+
+
 class Stylizer:
-    """A loaded movement model on a device; call it on PIL images or (N, 3, H, W) tensors."""
+    """A loaded movement model on a device; call it on PIL images or (N, 3, H, W) tensors.
+
+    A joint (multi-movement) model paints any of its movements, or a blend of them:
+    ``stylizer(photo, movement="baroque")`` or ``movement={"baroque": 0.5, "cubism": 0.5}``.
+    """
 
     def __init__(self, model: nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.config = config
+        self.movements: list[str] = list(config["model"]["movements"])
+        self.conditional = bool(config["model"].get("conditional", False))
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> Stylizer:
@@ -36,31 +46,126 @@ class Stylizer:
         return cls(model, config, device)
 
     @property
-    def movement(self) -> str:
-        return str(self.config.get("movement") or "+".join(self.config["model"]["movements"]))
+    def name(self) -> str:
+        """The model's name: its movement, or the joint network's name."""
+        return str(self.config.get("name") or self.config.get("movement") or "+".join(self.movements))
+
+    def style_weights(self, movement: str | Blend | None) -> torch.Tensor | None:
+        """The (movements,) mixing weights for ``movement``; None for a one-movement model."""
+        if isinstance(movement, str):
+            movement = {movement: 1.0}
+        if not self.conditional:
+            if movement and set(movement) != set(self.movements):
+                raise UsageError(f"this model paints only {self.movements[0]}; "
+                                 f"--movement {', '.join(movement)} needs a joint model")
+            return None
+        if not movement:
+            raise UsageError(f"this joint model paints several movements; choose with --movement, "
+                             f"one of: {', '.join(self.movements)} (or a blend like "
+                             f"{self.movements[0]}:0.5,{self.movements[1]}:0.5)")
+        unknown = [m for m in movement if m not in self.movements]
+        if unknown:
+            raise UsageError(f"unknown movement {unknown[0]!r} for this model; choose from: "
+                             f"{', '.join(self.movements)}")
+        total = sum(movement.values())
+        if any(w < 0 for w in movement.values()) or total <= 0:
+            raise UsageError("blend weights must be positive, e.g. baroque:0.7,cubism:0.3")
+        weights = torch.zeros(len(self.movements))
+        for m, w in movement.items():
+            weights[self.movements.index(m)] = w / total
+        return weights.to(self.device)
+
+    def label(self, movement: str | Blend | None = None) -> str:
+        """A human label for what ``movement`` paints, e.g. ``baroque`` or ``baroque 50% + cubism 50%``."""
+        if movement is None:
+            return self.name
+        if isinstance(movement, str):
+            return movement
+        total = sum(movement.values())
+        if len(movement) == 1:
+            return next(iter(movement))
+        return " + ".join(f"{m} {round(100 * w / total)}%" for m, w in movement.items())
 
     @torch.inference_mode()
-    def stylize_tensor(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], on the input's device."""
-        return self.model(images.to(self.device)).to(images.device)
+    def stylize_tensor(self, images: torch.Tensor, movement: str | Blend | None = None,
+                       strength: float = 1.0, preserve_color: bool = False) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], on the input's device.
 
-    def __call__(self, image: Image.Image, size: int | None = None) -> Image.Image:
+        ``strength`` in [0, 1] mixes the result with the photo (0 returns the photo);
+        ``preserve_color`` keeps the photo's colours and takes only the light (luminance) of the result.
+        """
+        if not 0.0 <= strength <= 1.0:
+            raise UsageError(f"strength {strength} is outside 0..1")
+        photo = images.to(self.device)
+        out = self.model(photo, self.style_weights(movement))
+        if preserve_color:
+            out = transfer_luminance(out, photo)
+        if strength < 1.0:
+            out = torch.lerp(photo, out, strength)
+        return out.to(images.device)
+
+    def __call__(self, image: Image.Image, size: int | None = None, movement: str | Blend | None = None,
+                 strength: float = 1.0, preserve_color: bool = False) -> Image.Image:
         """Stylize one PIL image; ``size`` bounds the longest side of the output (px)."""
         image = resize_max(image.convert("RGB"), size)
-        return to_pil(self.stylize_tensor(to_tensor(image)))
+        return to_pil(self.stylize_tensor(to_tensor(image), movement, strength, preserve_color))
+
+
+def transfer_luminance(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """The luminance (BT.601 Y) of ``stylized`` with the chroma (Cb, Cr) of ``photo``, in [0, 1]."""
+    def ycbcr(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return y, (b - y) * 0.564, (r - y) * 0.713
+
+    y, _, _ = ycbcr(stylized)
+    _, cb, cr = ycbcr(photo)
+    r = y + 1.403 * cr
+    b = y + 1.773 * cb
+    g = (y - 0.299 * r - 0.114 * b) / 0.587
+    return torch.stack([r, g, b], dim=1).clamp(0, 1)
+
+
+def parse_movement(text: str | None) -> str | Blend | None:
+    """``baroque`` -> "baroque"; ``baroque:0.5,cubism:0.5`` -> {"baroque": 0.5, "cubism": 0.5}."""
+    if not text:
+        return None
+    if ":" not in text and "," not in text:
+        return text.strip()
+    blend: Blend = {}
+    for part in text.split(","):
+        name, _, weight = part.partition(":")
+        try:
+            blend[name.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise UsageError(f"--movement {text!r}: write a blend as baroque:0.5,cubism:0.5") from None
+    return blend
+
+
+def shipped_models() -> dict[str, Path]:
+    """The models that come with the package, by name (folders under ``artstyle/pretrained``)."""
+    root = Path(str(importlib.resources.files("artstyle") / "pretrained"))
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if is_model_folder(p)}
 
 
 def expand_model_refs(refs: Iterable[str | Path]) -> list[Path]:
-    """Model folders from references: a model folder, or a run folder holding several of them."""
+    """Model folders from references: a shipped model's name, a model folder, or a run folder
+    holding several model folders."""
     folders: list[Path] = []
+    shipped = shipped_models()
     for ref in refs:
         path = Path(ref)
-        if is_model_folder(path):
+        if not path.exists() and str(ref) in shipped:
+            folders.append(shipped[str(ref)])
+        elif is_model_folder(path):
             folders.append(path)
         elif path.is_dir() and (inner := sorted(p for p in path.iterdir() if is_model_folder(p))):
             folders.extend(inner)
         elif not path.exists():
-            raise ModelError(f"{ref}: no such model folder; give a folder written by 'artstyle train'")
+            names = f" or a shipped model ({', '.join(shipped)})" if shipped else ""
+            raise ModelError(f"{ref}: no such model folder; give a folder written by 'artstyle train'{names}")
         else:
             raise ModelError(f"{ref}: not a model folder (no model.safetensors + config.json in it "
                              "or in its sub-folders)")
@@ -90,9 +195,28 @@ def plan_outputs(inputs: Sequence[str | Path], output: str | Path | None, suffix
     return pairs
 
 
-def make_sheet(photo: Image.Image, stylizers: Sequence[Stylizer], size: int | None = 512,
-               cell: int = 384) -> Image.Image:
-    """The photo beside its stylization by each model, labelled with the movements, as one image."""
-    photo = resize_max(photo, size)
-    results = [s(photo) for s in stylizers]
-    return image_grid([[photo, *results]], labels=["original", *(s.movement for s in stylizers)], cell=cell)
+def sheet_entries(stylizers: Sequence[Stylizer], movement: str | Blend | None = None
+                  ) -> list[tuple[Stylizer, str | Blend | None]]:
+    """What a sheet shows: each one-movement model, and each movement of a joint model (or ``movement``)."""
+    entries: list[tuple[Stylizer, str | Blend | None]] = []
+    for s in stylizers:
+        if s.conditional and movement is None:
+            entries.extend((s, m) for m in s.movements)
+        else:
+            entries.append((s, movement if s.conditional else None))
+    return entries
+
+
+def make_sheet(photos: Image.Image | Sequence[Image.Image], stylizers: Sequence[Stylizer], size: int | None = 512,
+               cell: int = 384, movement: str | Blend | None = None, strength: float = 1.0,
+               preserve_color: bool = False) -> Image.Image:
+    """Each photo (a row) beside its stylization by each model and movement, labelled, as one image."""
+    if isinstance(photos, Image.Image):
+        photos = [photos]
+    entries = sheet_entries(stylizers, movement)
+    rows = []
+    for photo in photos:
+        photo = resize_max(photo, size)
+        rows.append([photo, *(s(photo, movement=m, strength=strength, preserve_color=preserve_color)
+                              for s, m in entries)])
+    return image_grid(rows, labels=["original", *(s.label(m) for s, m in entries)], cell=cell)

@@ -72,11 +72,13 @@ class TrainRequest:
     resume: bool = False
     overwrite: bool = False
     cache_dir: Path | None = None
+    joint: bool = False  # one conditional network for all the movements, in OUT/<joint_name>
+    joint_name: str = "joint"
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    movement: str
+    name: str  # the movement, or the joint network's name
     folder: Path
     steps: int
     final_losses: dict[str, float]
@@ -97,18 +99,21 @@ class Shared:
 
 
 def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> list[TrainResult]:
-    """Train every requested movement in turn; returns one result per movement."""
+    """Train every requested movement in turn (or all in one joint network); one result per model."""
     config = request.config
     found = scan_movements(request.paintings)
     chosen = select_movements(found, request.movements or None, config.data.min_paintings)
-    folders = {m: request.out / m for m in chosen}
-    for folder in folders.values():
-        check_output_folder(folder, request.resume, request.overwrite)
+    if request.joint:
+        if len(chosen) < 2:
+            raise UsageError("--joint trains one network for several movements; give at least two")
+        jobs = {request.joint_name: chosen}
+    else:
+        jobs = {movement: {movement: paths} for movement, paths in chosen.items()}
+    for name in jobs:
+        check_output_folder(request.out / name, request.resume, request.overwrite)
     shared = build_shared(request, progress)
-    results = []
-    for movement, paths in chosen.items():
-        results.append(train_movement(movement, paths, folders[movement], request, shared, progress))
-    return results
+    return [train_model(name, movements, request.out / name, request, shared, progress)
+            for name, movements in jobs.items()]
 
 
 def check_output_folder(folder: Path, resume: bool, overwrite: bool) -> None:
@@ -169,15 +174,19 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
     return target, chosen, skipped
 
 
-def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: TrainRequest,
-                   shared: Shared, progress: ProgressFactory) -> TrainResult:
+def train_model(name: str, movements: dict[str, list[Path]], folder: Path, request: TrainRequest,
+                shared: Shared, progress: ProgressFactory) -> TrainResult:
+    """Train one network: for one movement, or (``request.joint``) for several at once."""
     config = request.config
-    config = replace(config, model=replace(config.model, movements=(movement,)))
+    conditional = request.joint
+    config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=conditional))
     tc, device = config.train, request.device
     start_time = time.time()
 
-    target, chosen, skipped = build_target(movement, paths, request, shared, progress)
-    grams = {k: v.to(device) for k, v in target.grams.items()}
+    targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
+    # layer -> (movements, C, C): a batch's targets are rows picked by each sample's movement
+    stacked = {layer: torch.stack([t.grams[layer] for t, _, _ in targets.values()]).to(device)
+               for layer in config.loss.style_layers}
 
     torch.manual_seed(tc.seed)
     model = build_model(config.model).to(device)
@@ -199,7 +208,7 @@ def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: 
         crops.generator.set_state(state["generator"])
         history = [dict(row) for row in state["history"]]
         step = int(state["step"])
-        log.info("%s: resuming at step %d of %d", movement, step, tc.steps)
+        log.info("%s: resuming at step %d of %d", name, step, tc.steps)
     elif request.overwrite and folder.exists():
         for name in (CHECKPOINT_FILE, "model.safetensors"):
             (folder / name).unlink(missing_ok=True)
@@ -223,14 +232,20 @@ def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: 
     layers = [*config.loss.style_layers, content_layer]
     autocast = autocast_factory(device, shared.precision)
     model.train()
-    bar = progress(total=tc.steps * tc.batch_size, desc=movement, unit="img",
+    bar = progress(total=tc.steps * tc.batch_size, desc=name, unit="img",
                    initial=step * tc.batch_size)
     last_good = step
     try:
         while step < tc.steps:
             batch = crops.batch(tc.batch_size).to(device, non_blocking=True)
+            if conditional:
+                which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator).to(device)
+                style = torch.nn.functional.one_hot(which, len(movements)).float()
+            else:
+                which, style = torch.zeros(tc.batch_size, dtype=torch.long, device=device), None
+            grams = {layer: t[which] for layer, t in stacked.items()}
             with autocast():
-                output = model(batch)
+                output = model(batch, style)
                 output_features = shared.vgg(output, layers)
                 with torch.no_grad():
                     content_features = shared.vgg(batch, [content_layer])
@@ -238,7 +253,7 @@ def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: 
             total = losses["total"]
             if not torch.isfinite(total):
                 raise TrainingError(
-                    f"{movement}: the loss became {total.item()} at step {step + 1}; the last good "
+                    f"{name}: the loss became {total.item()} at step {step + 1}; the last good "
                     f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
                     "and run again with --resume"
                 )
@@ -261,25 +276,25 @@ def train_movement(movement: str, paths: Sequence[Path], folder: Path, request: 
                 checkpoint()
                 last_good = step
             if step % tc.preview_every == 0 and step < tc.steps:
-                write_reports(folder, movement, model, shared, history, step, device)
+                write_reports(folder, name, list(movements), model, shared, history, step, device)
                 model.train()
     except KeyboardInterrupt:
         bar.close()
         checkpoint()
         raise TrainingInterrupted(
-            f"interrupted: {movement} saved at step {step} of {tc.steps} in {checkpoint_path}; "
+            f"interrupted: {name} saved at step {step} of {tc.steps} in {checkpoint_path}; "
             "run the same command with --resume to continue"
         ) from None
     bar.close()
     checkpoint()
     model.eval()
     seconds = time.time() - start_time
-    published = published_config(config, movement, request, shared, target, chosen, skipped, step, seconds)
+    published = published_config(config, name, request, shared, targets, step, seconds)
     save_model(folder, model, published)
-    write_reports(folder, movement, model, shared, history, step, device)
+    write_reports(folder, name, list(movements), model, shared, history, step, device)
     final = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
-    log.info("%s: done in %.0f s; model in %s", movement, seconds, folder)
-    return TrainResult(movement, folder, step, final, seconds)
+    log.info("%s: done in %.0f s; model in %s", name, seconds, folder)
+    return TrainResult(name, folder, step, final, seconds)
 
 
 def check_resumable(state: dict[str, Any], config: RunConfig, path: Path) -> None:
@@ -308,13 +323,14 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def published_config(config: RunConfig, movement: str, request: TrainRequest, shared: Shared,
-                     target: StyleTarget, chosen: Sequence[Path], skipped: Skipped, step: int,
+def published_config(config: RunConfig, name: str, request: TrainRequest, shared: Shared,
+                     targets: dict[str, tuple[StyleTarget, list[Path], Skipped]], step: int,
                      seconds: float) -> dict[str, Any]:
     """config.json of a published model: enough to rebuild it and to reproduce its training."""
     return {
         "artstyle_version": __version__,
-        "movement": movement,
+        "name": name,
+        "movements": list(targets),
         **to_dict(config),
         "vgg_weights_id": shared.vgg.weights_id,
         "trained": {
@@ -322,32 +338,43 @@ def published_config(config: RunConfig, movement: str, request: TrainRequest, sh
             "seconds": round(seconds, 1),
             "device": str(request.device),
             "precision": shared.precision,
-            "paintings_folder": str(request.paintings / movement),
-            "paintings_used": target.paintings,
-            "paintings_sampled": len(chosen),
-            "paintings_skipped": len(skipped),
             "photos_folder": str(request.photos),
             "photos_trained": shared.photo_count,
             "photos_skipped": len(shared.photos_skipped),
             "preview_photos": shared.preview_names,
-            "style_target_key": target.key,
+            "paintings": {
+                movement: {
+                    "folder": str(request.paintings / movement),
+                    "sampled": len(chosen),
+                    "used": target.paintings,
+                    "skipped": len(skipped),
+                    "style_target_key": target.key,
+                }
+                for movement, (target, chosen, skipped) in targets.items()
+            },
         },
     }
 
 
-def write_reports(folder: Path, movement: str, model: torch.nn.Module, shared: Shared,
+def write_reports(folder: Path, name: str, movements: Sequence[str], model: torch.nn.Module, shared: Shared,
                   history: list[dict[str, float]], step: int, device: torch.device) -> None:
-    """losses.csv, loss.png and preview.png, each written atomically."""
+    """losses.csv, loss.png and preview.png (each held-out photo beside each movement), atomically."""
     write_losses_csv(folder / "losses.csv", history)
     if history:
-        plot_losses(folder / "loss.png", history, title=f"{movement}: training losses")
-    if shared.preview_photos:
-        model.eval()
-        with torch.no_grad():
-            outs = [to_pil(model(to_tensor(im).to(device))) for im in shared.preview_photos]
-        rows = [[im, out] for im, out in zip(shared.preview_photos, outs, strict=True)]
-        save_image(image_grid(rows, labels=["photo (not trained on)", f"{movement}, step {step}"]),
-                   folder / "preview.png")
+        plot_losses(folder / "loss.png", history, title=f"{name}: training losses")
+    if not shared.preview_photos:
+        return
+    conditional = getattr(model, "movements", 1) > 1
+    styles = list(torch.eye(len(movements), device=device)) if conditional else [None]
+    labels = list(movements) if conditional else [name]
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for photo in shared.preview_photos:
+            x = to_tensor(photo).to(device)
+            rows.append([photo, *(to_pil(model(x, style)) for style in styles)])
+    step_labels = [f"{label}, step {step}" for label in labels]
+    save_image(image_grid(rows, labels=["photo (not trained on)", *step_labels]), folder / "preview.png")
 
 
 def write_losses_csv(path: Path, history: list[dict[str, float]]) -> None:

@@ -16,7 +16,8 @@ def build_model(config: ModelConfig) -> nn.Module:
         cls = ARCHITECTURES[config.arch]
     except KeyError:
         raise ModelError(f"unknown architecture {config.arch!r}; known: {', '.join(ARCHITECTURES)}") from None
-    return cls(channels=config.channels, residual_blocks=config.residual_blocks)
+    return cls(channels=config.channels, residual_blocks=config.residual_blocks,
+               movements=max(1, len(config.movements)) if config.conditional else 1)
 
 
 __all__ = ["ARCHITECTURES", "TransformerNet", "build_model"]

@@ -3,41 +3,48 @@
 9x9 conv, two stride-2 convs, residual blocks, two nearest-upsample + conv stages, 9x9 conv out;
 reflection padding and instance norm throughout. Images in and out are RGB in [0, 1]; the output
 is a sigmoid, so it is a valid image by construction (no ImageNet de-normalisation to get wrong).
+
+With ``movements > 1`` every instance norm is conditional (Dumoulin et al., 2017): one network
+paints several movements, chosen or blended by the ``style`` weights given to ``forward``.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .layers import ConvLayer, ConvNormReLU, ResidualBlock, UpsampleConv
+from .layers import ConvLayer, ConvNormReLU, ResidualBlock, Styled, StyledSequential, UpsampleConv
 
 
-class TransformerNet(nn.Module):
+class TransformerNet(Styled):
     """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], for any H and W."""
 
     stride = 4  # the encoder downsamples by this much; inputs are padded to a multiple of it
 
-    def __init__(self, channels: int = 32, residual_blocks: int = 5) -> None:
+    def __init__(self, channels: int = 32, residual_blocks: int = 5, movements: int = 1) -> None:
         super().__init__()
-        c = channels
-        self.encoder = nn.Sequential(
-            ConvNormReLU(3, c, 9),
-            ConvNormReLU(c, 2 * c, 3, stride=2),
-            ConvNormReLU(2 * c, 4 * c, 3, stride=2),
+        c, m = channels, movements
+        self.movements = movements
+        self.encoder = StyledSequential(
+            ConvNormReLU(3, c, 9, movements=m),
+            ConvNormReLU(c, 2 * c, 3, stride=2, movements=m),
+            ConvNormReLU(2 * c, 4 * c, 3, stride=2, movements=m),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * c) for _ in range(residual_blocks)))
-        self.decoder = nn.Sequential(
-            UpsampleConv(4 * c, 2 * c),
-            UpsampleConv(2 * c, c),
+        self.residuals = StyledSequential(*(ResidualBlock(4 * c, m) for _ in range(residual_blocks)))
+        self.decoder = StyledSequential(
+            UpsampleConv(4 * c, 2 * c, movements=m),
+            UpsampleConv(2 * c, c, movements=m),
             ConvLayer(c, 3, 9),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """``style``: (N, movements) mixing weights, or (movements,) for the whole batch; None
+        for a one-movement network."""
+        if style is not None and style.dim() == 1:
+            style = style.expand(x.shape[0], -1)
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.residuals(self.encoder(x)))
+        y = self.decoder(self.residuals(self.encoder(x, style), style), style)
         return torch.sigmoid(y[..., :h, :w])

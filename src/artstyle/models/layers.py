@@ -1,10 +1,58 @@
-"""Building blocks shared by the stylizer networks."""
+"""Building blocks shared by the stylizer networks.
+
+Every block takes ``(x, style)``. ``style`` is ``None`` for a one-movement network, or an
+(N, movements) tensor of mixing weights for a multi-movement network, whose instance norms then
+use per-movement scales and shifts (conditional instance norm, Dumoulin et al., 2017). Mixing
+weights that sum to one blend movements by interpolating those parameters.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class Styled(nn.Module):
+    """A module whose forward takes ``(x, style)``."""
+
+
+class StyledSequential(nn.Sequential):
+    """Like ``nn.Sequential``, passing ``style`` on to the children that take it."""
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        for module in self:
+            x = module(x, style) if isinstance(module, (Styled, StyledSequential)) else module(x)
+        return x
+
+
+class InstanceNorm(Styled):
+    """Instance norm with a learned scale and shift: one pair, or one pair per movement.
+
+    With one movement the parameters are (C,) and the layer equals ``nn.InstanceNorm2d(C,
+    affine=True)``; with M movements they are (M, C) and ``style`` (N, M) mixes them.
+    """
+
+    def __init__(self, channels: int, movements: int = 1) -> None:
+        super().__init__()
+        shape = (channels,) if movements == 1 else (movements, channels)
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+
+    @property
+    def movements(self) -> int:
+        return 1 if self.weight.dim() == 1 else self.weight.shape[0]
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        if self.weight.dim() == 1:
+            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=1e-5)
+        if style is None:
+            raise ValueError("this network paints several movements: say which (style weights)")
+        x = F.instance_norm(x, eps=1e-5)
+        style = style.to(self.weight.dtype)
+        scale = (style @ self.weight)[:, :, None, None]
+        shift = (style @ self.bias)[:, :, None, None]
+        return x * scale.to(x.dtype) + shift.to(x.dtype)
 
 
 class ConvLayer(nn.Sequential):
@@ -14,38 +62,38 @@ class ConvLayer(nn.Sequential):
         super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_ch, out_ch, kernel, stride))
 
 
-class ConvNormReLU(nn.Sequential):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
+class ConvNormReLU(StyledSequential):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, movements: int = 1) -> None:
         super().__init__(
             ConvLayer(in_ch, out_ch, kernel, stride),
-            nn.InstanceNorm2d(out_ch, affine=True),
+            InstanceNorm(out_ch, movements),
             nn.ReLU(inplace=True),
         )
 
 
-class ResidualBlock(nn.Module):
+class ResidualBlock(Styled):
     """Two 3x3 conv + instance norm layers with an identity shortcut (Johnson et al., 2016)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, movements: int = 1) -> None:
         super().__init__()
-        self.body = nn.Sequential(
+        self.body = StyledSequential(
             ConvLayer(channels, channels, 3),
-            nn.InstanceNorm2d(channels, affine=True),
+            InstanceNorm(channels, movements),
             nn.ReLU(inplace=True),
             ConvLayer(channels, channels, 3),
-            nn.InstanceNorm2d(channels, affine=True),
+            InstanceNorm(channels, movements),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.body(x, style)
 
 
-class UpsampleConv(nn.Module):
+class UpsampleConv(Styled):
     """Nearest-neighbour 2x upsampling then conv + norm + ReLU: no checkerboard artefacts."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3) -> None:
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, movements: int = 1) -> None:
         super().__init__()
-        self.conv = ConvNormReLU(in_ch, out_ch, kernel)
+        self.conv = ConvNormReLU(in_ch, out_ch, kernel, movements=movements)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"), style)

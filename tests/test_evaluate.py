@@ -1,0 +1,61 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from artstyle.cli import main
+from artstyle.errors import UsageError
+from artstyle.evaluate import evaluate
+from artstyle.image import open_image, resize_max, to_tensor
+from artstyle.losses import content_loss, gram_matrix, style_loss
+from artstyle.stylize import Stylizer
+from artstyle.vgg import load_vgg19
+
+
+def test_scores_match_a_direct_computation(trained_run: Path, dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    paintings, photos = dataset
+    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    photo = sorted(photos.iterdir())[0]
+    (scores,), sheet = evaluate(stylizer, [photo], paintings, size=64, cache_dir=tmp_path)
+    assert scores.movement == "ember" and scores.seconds_per_image > 0
+    assert scores.style_distance == pytest.approx(scores.style_distance_raw / scores.photo_style_distance_raw)
+    assert sheet.width > sheet.height  # photo | ember
+
+    # by hand: the target is the mean Gram of the ember paintings (4 paintings -> views of each)
+    from artstyle.data import Skipped
+    from artstyle.targets import style_target
+
+    vgg = load_vgg19("oxford", "relu5_1")
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    target = style_target(sorted((paintings / "ember").iterdir()), vgg, layers, 64, torch.device("cpu"), None,
+                          Skipped(), min_views=32, seed=0)
+    x = to_tensor(resize_max(open_image(photo), 64))
+    y = stylizer.stylize_tensor(x)
+    fx, fy = vgg(x, [*layers, "relu4_2"]), vgg(y, [*layers, "relu4_2"])
+    raw = sum(style_loss(gram_matrix(fy[k]), target.grams[k]).item() for k in layers)
+    assert scores.style_distance_raw == pytest.approx(raw, rel=1e-3)
+    assert scores.content_distance == pytest.approx(content_loss(fy["relu4_2"], fx["relu4_2"]).item(), rel=1e-3)
+
+
+def test_missing_paintings_folder_is_a_clear_error(trained_run: Path, dataset: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    with pytest.raises(UsageError, match="give --paintings DIR"):
+        evaluate(stylizer, [sorted(dataset[1].iterdir())[0]], tmp_path, size=32)
+
+
+def test_evaluate_command_writes_report_and_sheets(trained_run: Path, dataset: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    paintings, photos = dataset
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(photos), "--model", str(trained_run), "--paintings", str(paintings), "-o", str(out),
+            "--size", "48", "-q", "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [m["model"] for m in report["models"]] == ["ember", "lagoon"] and len(report["photos"]) == 8
+    for model in report["models"]:
+        assert Path(model["sheet"]).is_file()
+        (scores,) = model["scores"]
+        assert scores["style_distance"] > 0 and 0 < scores["content_distance"] < 2
+    assert main(argv) == 2  # no silent overwrite
