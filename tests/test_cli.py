@@ -124,9 +124,51 @@ def test_installed_command(trained_run: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_trains_a_tiny_model_then_stylizes_the_sample(tmp_path: Path) -> None:
-    assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "-q"]) == 0
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "--tiny", "-q"]) == 0
     sample = Image.open(tmp_path / "demo" / "sample_stylized.png")
     assert sample.size == (768, 512)
     assert (tmp_path / "demo" / "run" / "demo_strokes" / "model.safetensors").is_file()
     sheet = Image.open(tmp_path / "demo" / "sheet.png")
     assert sheet.width > 2 * sheet.height  # original and stylized side by side
+
+
+def test_stylize_strength_and_preserve_color(trained_run: Path, tmp_path: Path) -> None:
+    photo = _photo(tmp_path / "photo.png")
+    model = str(trained_run / "ember")
+    zero, colour = tmp_path / "zero.png", tmp_path / "colour.png"
+    assert main(["stylize", str(photo), "--model", model, "-o", str(zero), "--strength", "0", "-q"]) == 0
+    assert Image.open(zero).getpixel((10, 10)) == (30, 140, 90)  # strength 0 returns the photo
+    assert main(["stylize", str(photo), "--model", model, "-o", str(colour), "--preserve-color", "-q"]) == 0
+    r, g, b = Image.open(colour).getpixel((35, 25))
+    assert g > r and g > b  # the photo's green survives whatever the movement's palette
+    with pytest.raises(SystemExit):
+        main(["stylize", str(photo), "--model", model, "--strength", "2"])
+
+
+def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    import artstyle.stylize
+
+    monkeypatch.setattr(artstyle.stylize, "shipped_models",
+                        lambda: {"ember": trained_run / "ember", "lagoon": trained_run / "lagoon"})
+    monkeypatch.chdir(tmp_path)
+    photo = _photo(tmp_path / "photo.png")
+    assert main(["stylize", str(photo), "--model", "lagoon", "-o", "out.png", "-q"]) == 0
+    assert main(["sheet", str(photo), str(photo), "-o", "sheet.png", "-q"]) == 0  # all shipped models
+    sheet = Image.open("sheet.png")
+    assert sheet.width > 3 * 70 and sheet.height > 2 * 50
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["ember", "lagoon"] and rows[0]["paintings"] == {"ember": 4}
+    assert main(["models"]) == 0
+    assert "ember" in capsys.readouterr().out
+    assert main(["stylize", str(photo), "--model", "cubsim", "-q"]) == 1
+    assert "or a shipped model (ember, lagoon)" in capsys.readouterr().err
+
+
+def test_no_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import artstyle.stylize
+
+    monkeypatch.setattr(artstyle.stylize, "shipped_models", lambda: {})
+    assert main(["sheet", str(_photo(tmp_path / "p.png")), "-o", str(tmp_path / "s.png"), "-q"]) == 2
+    assert "no shipped models" in capsys.readouterr().err

@@ -108,18 +108,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     common(p)
 
+    p = sub.add_parser("export", formatter_class=_Formatter, help="export a model to ONNX",
+                       description="Export a model to ONNX (dynamic batch, height and width; a joint model "
+                                   "takes a second input 'style' with one weight per movement), check it with "
+                                   "onnx's checker and compare ONNX Runtime with PyTorch on a real photo. "
+                                   "'artstyle stylize --model FILE.onnx' then runs it through ONNX Runtime. "
+                                   "Needs: pip install 'artstyle[onnx]'.")
+    p.add_argument("--model", "-m", required=True, help="a shipped model's name or a model folder")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--check-image", default=None,
+                   help="photo to compare ONNX Runtime with PyTorch on (default: the bundled sample photo)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    common(p)
+
     p = sub.add_parser("models", formatter_class=_Formatter, help="list the shipped movement models",
                        description="List the models that come with artstyle, with what they were trained on. "
                                    "Use their names with --model.")
     common(p)
 
     p = sub.add_parser("demo", formatter_class=_Formatter,
-                       help="stylize the included sample photo (trains a tiny model first if none is installed)",
-                       description="Stylize the sample photo that ships with artstyle and write a sheet. "
-                                   "With no installed movement models, first train a tiny one on generated "
-                                   "images (about a minute on a CPU): it shows the pipeline, not a real movement.")
+                       help="stylize the included sample photo with every shipped movement model",
+                       description="Stylize the sample photo that ships with artstyle with every shipped "
+                                   "movement model and write a labelled sheet. With no shipped models (or "
+                                   "--tiny), first train a tiny model on generated images (about a minute on "
+                                   "a CPU): it shows the pipeline, not a real movement.")
     p.add_argument("-o", "--output", default="artstyle-demo", help="folder for the demo's files")
     p.add_argument("--steps", type=_positive_int, default=60, help="training steps of the tiny model")
+    p.add_argument("--tiny", action="store_true",
+                   help="train and use the tiny demo model even when shipped models are installed")
     common(p)
     return parser
 
@@ -321,7 +337,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .image import open_image, save_image
     from .runtime import resolve_device
-    from .stylize import Stylizer, expand_model_refs, parse_movement, plan_outputs
+    from .stylize import expand_model_refs, parse_movement, plan_outputs
 
     folders = expand_model_refs([args.model])
     if len(folders) != 1:
@@ -332,7 +348,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:
         raise UsageError(f"{existing[0]} exists{f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''}; "
                          "use --overwrite to replace")
-    stylizer = Stylizer.from_pretrained(folders[0], device=resolve_device(args.device))
+    stylizer = _load_stylizer(folders[0], resolve_device(args.device))
     movement = parse_movement(args.movement)
     stylizer.style_weights(movement)  # a wrong --movement fails before any work
     written, failed = [], []
@@ -361,7 +377,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .image import open_image, save_image
     from .runtime import resolve_device
-    from .stylize import Stylizer, expand_model_refs, make_sheet, parse_movement, sheet_entries, shipped_models
+    from .stylize import expand_model_refs, make_sheet, parse_movement, sheet_entries, shipped_models
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:
@@ -370,7 +386,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     if not refs:
         raise UsageError("no shipped models are installed; give --model (a folder written by 'artstyle train')")
     device = resolve_device(args.device)
-    stylizers = [Stylizer.from_pretrained(f, device) for f in expand_model_refs(refs)]
+    stylizers = [_load_stylizer(f, device) for f in expand_model_refs(refs)]
     movement = parse_movement(args.movement)
     photos = [open_image(p) for p in args.photos]
     sheet = make_sheet(photos, stylizers, size=args.size, movement=movement, strength=args.strength,
@@ -382,12 +398,43 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_stylizer(path: Path, device: Any) -> Any:
+    """A Stylizer for a model folder, or for an exported .onnx file (run by ONNX Runtime, on the CPU)."""
+    if path.suffix == ".onnx":
+        from .export import load_onnx_stylizer
+
+        return load_onnx_stylizer(path)
+    from .stylize import Stylizer
+
+    return Stylizer.from_pretrained(path, device)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .demo import sample_photo_path
+    from .export import export_onnx
+    from .stylize import expand_model_refs
+
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise UsageError(f"{output} exists; use --overwrite to replace it")
+    folders = expand_model_refs([args.model])
+    if len(folders) != 1 or folders[0].suffix == ".onnx":
+        raise UsageError(f"--model {args.model}: give one model folder or shipped model name")
+    check = Path(args.check_image) if args.check_image else sample_photo_path()
+    report = export_onnx(folders[0], output, check)
+    log.info("wrote %s (%.1f MB); ONNX Runtime vs PyTorch on %s: max difference %.2g, PSNR %.1f dB",
+             output, report.size_bytes / 1e6, check.name, report.max_abs_diff, report.psnr_db)
+    _emit(args, {"onnx": str(output), "bytes": report.size_bytes, "max_abs_diff": report.max_abs_diff,
+                 "psnr_db": report.psnr_db, "check_image": str(check)})
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import write_json
     from .evaluate import evaluate
     from .image import iter_inputs, save_image
     from .runtime import resolve_device
-    from .stylize import Stylizer, expand_model_refs
+    from .stylize import expand_model_refs
     from .targets import default_cache_dir
 
     out = Path(args.output)
@@ -400,7 +447,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"photos": [str(p) for p in photos], "size": args.size, "device": str(device),
                               "models": []}
     for folder in expand_model_refs(args.model):
-        stylizer = Stylizer.from_pretrained(folder, device)
+        stylizer = _load_stylizer(folder, device)
         scores, sheet = evaluate(stylizer, photos, paintings, size=args.size, cache_dir=cache)
         sheet_path = out / f"{stylizer.name}_sheet.png"
         save_image(sheet, sheet_path)
@@ -454,15 +501,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .runtime import resolve_device
 
     sheet = run_demo(Path(args.output), resolve_device(args.device), steps=args.steps,
-                     progress=_progress_factory(args))
+                     progress=_progress_factory(args), use_shipped=not args.tiny)
     log.info("demo sheet: %s", sheet)
     _emit(args, {"sheet": str(sheet)})
     return 0
 
 
 COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "evaluate": cmd_evaluate,
-            "models": cmd_models,
-            "demo": cmd_demo}
+            "export": cmd_export, "models": cmd_models, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
-"""``artstyle demo``: stylize the bundled sample photo, training a tiny model first if none exists.
+"""``artstyle demo``: stylize the bundled sample photo with every shipped movement model.
 
-The tiny model learns a generated "movement" of warm brush strokes in about a minute on a CPU; it
-proves the whole pipeline (VGG-19 targets, training, saving, loading, stylizing) on any machine.
+Without shipped models (a trimmed install), it first trains a tiny model on a generated "movement"
+of warm brush strokes, in about a minute on a CPU: that proves the whole pipeline (VGG-19 targets,
+training, saving, loading, stylizing) on any machine.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import tempfile
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from .checkpoint import is_model_folder
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
 from .image import open_image, save_image
-from .stylize import Stylizer, make_sheet
+from .stylize import Stylizer, make_sheet, shipped_models
 from .train import ProgressFactory, TrainRequest, _NoProgress, train
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,24 @@ def tiny_config(steps: int) -> RunConfig:
     )
 
 
-def run_demo(out: Path, device: torch.device, steps: int = 60,
-             progress: ProgressFactory = _NoProgress) -> Path:
-    """Write ``out/sheet.png`` (sample photo beside its stylization) and return its path."""
+def run_demo(out: Path, device: torch.device, steps: int = 60, progress: ProgressFactory = _NoProgress,
+             use_shipped: bool = True) -> Path:
+    """Write ``out/sheet.png`` (the sample photo beside each stylization) and return its path."""
+    photo = open_image(sample_photo_path())
+    shipped = shipped_models() if use_shipped else {}
+    if shipped:
+        stylizers = [Stylizer.from_pretrained(folder, device) for folder in shipped.values()]
+        for stylizer in stylizers:
+            for movement in (stylizer.movements if stylizer.conditional else [None]):
+                label = stylizer.label(movement)
+                save_image(stylizer(photo, movement=movement), out / f"sample_{label}.png")
+        sheet = out / "sheet.png"
+        save_image(make_sheet(photo, stylizers, cell=320), sheet)
+        return sheet
+    return _tiny_demo(out, device, steps, progress, photo)
+
+
+def _tiny_demo(out: Path, device: torch.device, steps: int, progress: ProgressFactory, photo: Image.Image) -> Path:
     from .synthetic import write_dataset
 
     model_dir = out / "run" / DEMO_MOVEMENT
@@ -53,7 +70,6 @@ def run_demo(out: Path, device: torch.device, steps: int = 60,
                                    config=tiny_config(steps), device=device, overwrite=True)
             train(request, progress=progress)
     stylizer = Stylizer.from_pretrained(model_dir, device)
-    photo = open_image(sample_photo_path())
     save_image(stylizer(photo), out / "sample_stylized.png")
     sheet = out / "sheet.png"
     save_image(make_sheet(photo, [stylizer]), sheet)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 
 Blend = dict[str, float]  # movement -> weight
+StyleNet = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]  # (images, style weights) -> images
 
 
 class Stylizer:
@@ -33,9 +34,10 @@ class Stylizer:
     ``stylizer(photo, movement="baroque")`` or ``movement={"baroque": 0.5, "cubism": 0.5}``.
     """
 
-    def __init__(self, model: nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
+    def __init__(self, model: nn.Module | StyleNet, config: dict[str, Any],
+                 device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval() if isinstance(model, nn.Module) else model
         self.config = config
         self.movements: list[str] = list(config["model"]["movements"])
         self.conditional = bool(config["model"].get("conditional", False))
@@ -151,15 +153,15 @@ def shipped_models() -> dict[str, Path]:
 
 
 def expand_model_refs(refs: Iterable[str | Path]) -> list[Path]:
-    """Model folders from references: a shipped model's name, a model folder, or a run folder
-    holding several model folders."""
+    """Model paths from references: a shipped model's name, a model folder, an exported ``.onnx``
+    file, or a run folder holding several model folders."""
     folders: list[Path] = []
     shipped = shipped_models()
     for ref in refs:
         path = Path(ref)
         if not path.exists() and str(ref) in shipped:
             folders.append(shipped[str(ref)])
-        elif is_model_folder(path):
+        elif is_model_folder(path) or (path.is_file() and path.suffix == ".onnx"):
             folders.append(path)
         elif path.is_dir() and (inner := sorted(p for p in path.iterdir() if is_model_folder(p))):
             folders.extend(inner)

@@ -44,7 +44,7 @@ class TransformerNet(Styled):
             style = style.expand(x.shape[0], -1)
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
-        if pad_h or pad_w:
+        if torch.jit.is_tracing() or pad_h or pad_w:  # an exported graph must pad any size
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         y = self.decoder(self.residuals(self.encoder(x, style), style), style)
         return torch.sigmoid(y[..., :h, :w])
