@@ -108,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     common(p)
 
+    p = sub.add_parser("video", formatter_class=_Formatter, help="stylize a video, frame by frame",
+                       description="Stylize every frame of a video and encode it as H.264 with the input's "
+                                   "frame rate, timing and audio. Needs: pip install 'artstyle[video]'.")
+    p.add_argument("input", metavar="INPUT", help="the video to stylize (anything FFmpeg reads)")
+    p.add_argument("-o", "--output", required=True, help="the video to write (.mp4, .mkv, .mov)")
+    p.add_argument("--model", "-m", required=True, help="a shipped model's name, a model folder or an .onnx file")
+    p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                   help="bound on the longest side of the output, px (default: the input's size)")
+    p.add_argument("--smooth", type=_unit_float, default=0.0,
+                   help="reduce flicker, 0..1: blend with the previous output frame where the input did "
+                        "not move (0 = off; try 0.5)")
+    p.add_argument("--batch-size", type=_positive_int, default=4, help="frames stylized at once")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _look_options(p)
+    common(p)
+
     p = sub.add_parser("export", formatter_class=_Formatter, help="export a model to ONNX",
                        description="Export a model to ONNX (dynamic batch, height and width; a joint model "
                                    "takes a second input 'style' with one weight per movement), check it with "
@@ -409,6 +425,35 @@ def _load_stylizer(path: Path, device: Any) -> Any:
     return Stylizer.from_pretrained(path, device)
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from .runtime import resolve_device
+    from .stylize import expand_model_refs, parse_movement
+    from .video import frame_count, stylize_video
+
+    source, target = Path(args.input), Path(args.output)
+    if not source.is_file():
+        raise UsageError(f"{source}: no such video file")
+    if target.exists() and not args.overwrite:
+        raise UsageError(f"{target} exists; use --overwrite to replace it")
+    folders = expand_model_refs([args.model])
+    if len(folders) != 1:
+        raise UsageError(f"--model {args.model} holds {len(folders)} models; pick one")
+    stylizer = _load_stylizer(folders[0], resolve_device(args.device))
+    movement = parse_movement(args.movement)
+    stylizer.style_weights(movement)
+    bar = _progress_factory(args)(total=frame_count(source) or None, desc=f"video ({stylizer.label(movement)})",
+                                  unit="frame")
+    report = stylize_video(source, target, stylizer, movement, size=args.size, strength=args.strength,
+                           preserve_color=args.preserve_color, smooth=args.smooth, batch_size=args.batch_size,
+                           progress=bar.update)
+    bar.close()
+    log.info("wrote %s: %d frames at %.3g fps, %dx%d%s; mean frame-to-frame change %.4f (input %.4f)",
+             target, report.frames, report.fps, *report.size, ", audio kept" if report.audio else "",
+             report.output_change, report.input_change)
+    _emit(args, {"video": str(target), **report.__dict__})
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .demo import sample_photo_path
     from .export import export_onnx
@@ -508,7 +553,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "evaluate": cmd_evaluate,
-            "export": cmd_export, "models": cmd_models, "demo": cmd_demo}
+            "video": cmd_video, "export": cmd_export, "models": cmd_models, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
