@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     common(p)
 
+    p = sub.add_parser("serve", formatter_class=_Formatter, help="the web page and HTTP API",
+                       description="Serve a web page where people drop a photo and pick a movement, and the "
+                                   "HTTP API behind it (OpenAPI schema at /docs). Needs: pip install "
+                                   "'artstyle[web]'.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it to the network")
+    p.add_argument("--port", type=_positive_int, default=8000, help="port")
+    p.add_argument("--model", "-m", action="append", default=None,
+                   help="models to serve (names, folders or run folders; repeat; default: the shipped models)")
+    p.add_argument("--max-upload-mb", type=_positive_int, default=20, help="largest upload, MB (413 above)")
+    p.add_argument("--max-megapixels", type=_positive_int, default=40, help="largest photo, megapixels (413 above)")
+    p.add_argument("--max-output-side", type=_positive_int, default=2048, help="longest side of a result, px")
+    p.add_argument("--workers", type=_positive_int, default=1, help="stylizations running at once")
+    p.add_argument("--queue", type=_positive_int, default=8, help="requests that may wait; more get 503")
+    common(p)
+
     p = sub.add_parser("video", formatter_class=_Formatter, help="stylize a video, frame by frame",
                        description="Stylize every frame of a video and encode it as H.264 with the input's "
                                    "frame rate, timing and audio. Needs: pip install 'artstyle[video]'.")
@@ -425,6 +440,22 @@ def _load_stylizer(path: Path, device: Any) -> Any:
     return Stylizer.from_pretrained(path, device)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .runtime import resolve_device
+    from .web.app import Limits, create_app
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ArtstyleError("the web page needs uvicorn: pip install 'artstyle[web]'") from None
+    limits = Limits(max_upload_bytes=args.max_upload_mb * 2**20, max_pixels=args.max_megapixels * 1_000_000,
+                    max_output_side=args.max_output_side, workers=args.workers, queue=args.queue)
+    app = create_app(args.model, resolve_device(args.device), limits)
+    log.info("serving on http://%s:%d (API schema at /docs); Ctrl-C stops", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     from .runtime import resolve_device
     from .stylize import expand_model_refs, parse_movement
@@ -553,7 +584,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "stylize": cmd_stylize, "sheet": cmd_sheet, "evaluate": cmd_evaluate,
-            "video": cmd_video, "export": cmd_export, "models": cmd_models, "demo": cmd_demo}
+            "serve": cmd_serve, "video": cmd_video, "export": cmd_export, "models": cmd_models, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,15 +24,16 @@ MAX_PIXELS = 100_000_000  # larger images are refused as likely decompression bo
 MIN_SIDE = 16  # smaller images carry no usable texture
 
 
-def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Read an image file as an upright 8-bit RGB PIL image, or raise ``ImageError``.
+def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Read an image (a file, or bytes in a file object) as an upright 8-bit RGB PIL image, or
+    raise ``ImageError``.
 
     Applies the EXIF orientation, composites alpha over white, converts grayscale, palette,
     CMYK and 16-bit images to RGB, and refuses images over ``max_pixels`` before decoding them.
     """
-    path = Path(path)
+    path = Path(source) if isinstance(source, (str, Path)) else "the upload"
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             if im.width * im.height > max_pixels:
                 raise ImageError(
                     f"{path}: {im.width}x{im.height} is over the {max_pixels:,}-pixel limit; "
