@@ -24,3 +24,19 @@ def test_no_import_time_work() -> None:
     code = "import sys, artstyle, artstyle.cli; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = [line for line in ci.splitlines() if "pytest" in line]
+    assert len(command) == 1 and f"\n{command[0]}\n" in readme
+
+
+def test_inference_stays_light() -> None:
+    """stylize.py never pulls in the loss network, the losses or the data pipeline."""
+    code = ("import sys, artstyle.stylize; "
+            "print(sorted(m for m in ('artstyle.vgg', 'artstyle.losses', 'artstyle.data', 'artstyle.train') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
