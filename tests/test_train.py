@@ -72,7 +72,8 @@ def test_existing_run_is_not_overwritten_silently(dataset: tuple[Path, Path], tm
     train(_request(dataset, tmp_path / "run", steps=2))
     with pytest.raises(UsageError, match="already holds a run; use --resume.*--overwrite"):
         train(_request(dataset, tmp_path / "run", steps=2))
-    train(_request(dataset, tmp_path / "run", steps=2, overwrite=True))
+    (result,) = train(_request(dataset, tmp_path / "run", steps=2, overwrite=True))
+    assert result.name == "ember" and json.loads((result.folder / "config.json").read_text())["name"] == "ember"
 
 
 def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from . import __version__
 from .checkpoint import CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint, save_model
-from .config import RunConfig, from_dict, to_dict
+from .config import LossConfig, RunConfig, from_dict, to_dict
 from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
 from .errors import TrainingError, TrainingInterrupted, UsageError
 from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
@@ -210,8 +210,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
         step = int(state["step"])
         log.info("%s: resuming at step %d of %d", name, step, tc.steps)
     elif request.overwrite and folder.exists():
-        for name in (CHECKPOINT_FILE, "model.safetensors"):
-            (folder / name).unlink(missing_ok=True)
+        for filename in (CHECKPOINT_FILE, "model.safetensors"):
+            (folder / filename).unlink(missing_ok=True)
 
     # The sampler's state after `step` completed steps: an interrupted step has already drawn its
     # batch, and a resumed run must draw that batch again.
@@ -228,8 +228,6 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             "config": to_dict(config),
         })
 
-    content_layer = config.loss.content_layer
-    layers = [*config.loss.style_layers, content_layer]
     autocast = autocast_factory(device, shared.precision)
     model.train()
     bar = progress(total=tc.steps * tc.batch_size, desc=name, unit="img",
@@ -245,11 +243,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 which, style = torch.zeros(tc.batch_size, dtype=torch.long, device=device), None
             grams = {layer: t[which] for layer, t in stacked.items()}
             with autocast():
-                output = model(batch, style)
-                output_features = shared.vgg(output, layers)
-                with torch.no_grad():
-                    content_features = shared.vgg(batch, [content_layer])
-                losses = perceptual_losses(output, output_features, content_features, grams, config.loss)
+                losses = compute_losses(model, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
             if not torch.isfinite(total):
                 raise TrainingError(
@@ -295,6 +289,16 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     final = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
     log.info("%s: done in %.0f s; model in %s", name, seconds, folder)
     return TrainResult(name, folder, step, final, seconds)
+
+
+def compute_losses(model: torch.nn.Module, vgg: VGG19Encoder, photos: torch.Tensor, style: torch.Tensor | None,
+                   grams: dict[str, torch.Tensor], config: LossConfig) -> dict[str, torch.Tensor]:
+    """One forward pass: stylize the photos and measure the output against photos and targets."""
+    output = model(photos, style)
+    output_features = vgg(output, [*config.style_layers, config.content_layer])
+    with torch.no_grad():
+        content_features = vgg(photos, [config.content_layer])
+    return perceptual_losses(output, output_features, content_features, grams, config)
 
 
 def check_resumable(state: dict[str, Any], config: RunConfig, path: Path) -> None:
