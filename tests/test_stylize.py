@@ -142,3 +142,33 @@ def test_sheet_of_a_joint_model_shows_each_movement(joint: Stylizer) -> None:
     every = make_sheet([photo, photo], [joint], size=100, cell=100)
     assert every.width > one.width + 2 * 100 and every.height > one.height + 100
     assert to_tensor(every).shape[1] == 3
+
+
+def test_tiled_matches_untiled(trained_run: Path) -> None:
+    import math
+
+    from artstyle.models.layers import InstanceNorm
+
+    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    image = Image.radial_gradient("L").resize((230, 170)).convert("RGB")
+    x = to_tensor(image) * torch.linspace(0.5, 1.0, 230)  # not flat: texture for the network to paint
+    whole = stylizer.stylize_tensor(x)
+    tiled = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=512)
+    psnr = 10 * math.log10(1.0 / float((tiled - whole).pow(2).mean()))
+    assert psnr > 35
+    assert all(m.mode == "normal" and m.stats is None for m in stylizer.model.modules()  # type: ignore[union-attr]
+               if isinstance(m, InstanceNorm))
+    # big images are tiled automatically; the result has the image's size
+    assert stylizer(image, tile=100).size == (230, 170)
+    with pytest.raises(UsageError, match="more than twice the overlap"):
+        stylizer.stylize_tiled(x, tile=50, overlap=32)
+
+
+def test_tile_layout() -> None:
+    from artstyle.stylize import _ramp, _tile_starts
+
+    assert _tile_starts(100, 200, 32) == [0]
+    starts = _tile_starts(1000, 256, 64)
+    assert starts[0] == 0 and starts[-1] == 1000 - 256 and all(b - a <= 192 for a, b in zip(starts, starts[1:], strict=False))
+    ramp = _ramp(10, 4, fade_in=True, fade_out=False)
+    assert ramp[0] == pytest.approx(0.2) and ramp[3] == pytest.approx(0.8) and ramp[4:].eq(1).all()

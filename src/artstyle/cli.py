@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                    help="bound on the longest side of the output, px (default: the input's own size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--tile", type=int, default=None, metavar="PX",
+                   help="paint in overlapping tiles of this size to bound memory (0: never; default: "
+                        "tiles of 1024 px for images over 6 megapixels)")
     _look_options(p)
     common(p)
 
@@ -392,7 +395,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             failed.append(str(src))
         else:
             result = stylizer(image, size=args.size, movement=movement, strength=args.strength,
-                              preserve_color=args.preserve_color)
+                              preserve_color=args.preserve_color, tile=args.tile)
             save_image(result, dst)
             written.append(str(dst))
         bar.update(1)

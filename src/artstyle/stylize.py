@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from .checkpoint import is_model_folder, load_model
 from .errors import ModelError, UsageError
 from .image import image_grid, iter_inputs, resize_max, to_pil, to_tensor
+from .models.layers import InstanceNorm
 
 log = logging.getLogger(__name__)
 
+
+AUTO_TILE_PIXELS = 6_000_000  # larger images are painted in tiles unless told otherwise
+DEFAULT_TILE = 1024  # px
 
 Blend = dict[str, float]  # movement -> weight
 StyleNet = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]  # (images, style weights) -> images
@@ -107,10 +112,86 @@ class Stylizer:
         return out.to(images.device)
 
     def __call__(self, image: Image.Image, size: int | None = None, movement: str | Blend | None = None,
-                 strength: float = 1.0, preserve_color: bool = False) -> Image.Image:
-        """Stylize one PIL image; ``size`` bounds the longest side of the output (px)."""
+                 strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
+        """Stylize one PIL image; ``size`` bounds the longest side of the output (px).
+
+        ``tile`` (px) paints the image in overlapping tiles of that size, which bounds memory for
+        large photos; by default images over ``AUTO_TILE_PIXELS`` are tiled with ``DEFAULT_TILE``.
+        """
         image = resize_max(image.convert("RGB"), size)
-        return to_pil(self.stylize_tensor(to_tensor(image), movement, strength, preserve_color))
+        if tile is None and image.width * image.height > AUTO_TILE_PIXELS and isinstance(self.model, nn.Module):
+            tile = DEFAULT_TILE
+        x = to_tensor(image)
+        if tile and max(image.size) > tile:
+            out = self.stylize_tiled(x, movement, tile=tile)
+            if preserve_color:
+                out = transfer_luminance(out, x)
+            if strength < 1.0:
+                out = torch.lerp(x, out, strength)
+            return to_pil(out)
+        return to_pil(self.stylize_tensor(x, movement, strength, preserve_color))
+
+    @torch.inference_mode()
+    def stylize_tiled(self, image: torch.Tensor, movement: str | Blend | None = None, tile: int = DEFAULT_TILE,
+                      overlap: int | None = None, stats_side: int = 1024) -> torch.Tensor:
+        """Stylize one (1, 3, H, W) image tile by tile; the result stays on the CPU.
+
+        Instance norm statistics come from one pass over the whole image, downscaled so its longest
+        side is at most ``stats_side``; every tile is then normalised with them, so tiles agree and
+        no seam shows. Tiles overlap by ``overlap`` px and are blended with weights that fall to
+        zero at their inner edges, where a tile lacks context (default: a quarter tile, at most 128).
+        """
+        overlap = min(128, tile // 4) if overlap is None else overlap
+        if not isinstance(self.model, nn.Module):
+            raise UsageError("tiling needs a PyTorch model, not an exported one")
+        if tile <= 2 * overlap:
+            raise UsageError(f"tile {tile} px must be more than twice the overlap ({overlap} px)")
+        style = self.style_weights(movement)
+        _, _, h, w = image.shape
+        scale = min(1.0, stats_side / max(h, w))
+        small = image if scale == 1.0 else F.interpolate(image, scale_factor=scale, mode="area")
+        norms = [m for m in self.model.modules() if isinstance(m, InstanceNorm)]
+        try:
+            for norm in norms:
+                norm.mode = "record"
+            self.model(small.to(self.device), style)
+            for norm in norms:
+                norm.mode = "frozen"
+            out = torch.zeros(1, 3, h, w)
+            total = torch.zeros(1, 1, h, w)
+            for top in _tile_starts(h, tile, overlap):
+                for left in _tile_starts(w, tile, overlap):
+                    th, tw = min(tile, h - top), min(tile, w - left)
+                    patch = image[:, :, top: top + th, left: left + tw].to(self.device)
+                    result = self.model(patch, style).float().cpu()
+                    weight = _ramp(th, overlap, top > 0, top + th < h)[:, None] * \
+                        _ramp(tw, overlap, left > 0, left + tw < w)[None, :]
+                    out[:, :, top: top + th, left: left + tw] += result * weight
+                    total[:, :, top: top + th, left: left + tw] += weight
+        finally:
+            for norm in norms:
+                norm.mode, norm.stats = "normal", None
+        return out / total
+
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return [*starts, length - tile]
+
+
+def _ramp(n: int, overlap: int, fade_in: bool, fade_out: bool) -> torch.Tensor:
+    """1-D blending weights: 1 in the middle, rising from ~0 over ``overlap`` px at inner edges."""
+    weight = torch.ones(n)
+    ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
+    k = min(overlap, n)
+    if fade_in:
+        weight[:k] = torch.minimum(weight[:k], ramp[:k])
+    if fade_out:
+        weight[n - k:] = torch.minimum(weight[n - k:], ramp[:k].flip(0))
+    return weight
 
 
 def transfer_luminance(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:

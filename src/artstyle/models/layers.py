@@ -38,17 +38,37 @@ class InstanceNorm(Styled):
         shape = (channels,) if movements == 1 else (movements, channels)
         self.weight = nn.Parameter(torch.ones(shape))
         self.bias = nn.Parameter(torch.zeros(shape))
+        # For tiled inference (see artstyle.stylize.stylize_tiled): "record" stores this layer's
+        # statistics of a whole (smaller) image; "frozen" normalises every tile with them, so
+        # tiles share one normalisation and no seams show.
+        self.mode = "normal"
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def movements(self) -> int:
         return 1 if self.weight.dim() == 1 else self.weight.shape[0]
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        if self.mode != "normal":
+            return self._affine(self._normalise_with_stats(x), style)
         if self.weight.dim() == 1:
             return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=1e-5)
+        return self._affine(F.instance_norm(x, eps=1e-5), style)
+
+    def _normalise_with_stats(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "record":
+            xf = x.float()
+            self.stats = (xf.mean((2, 3), keepdim=True), xf.var((2, 3), unbiased=False, keepdim=True))
+        if self.stats is None:
+            raise RuntimeError("frozen instance norm without recorded statistics")
+        mean, var = self.stats
+        return ((x.float() - mean) * torch.rsqrt(var + 1e-5)).to(x.dtype)
+
+    def _affine(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        if self.weight.dim() == 1:
+            return x * self.weight[None, :, None, None].to(x.dtype) + self.bias[None, :, None, None].to(x.dtype)
         if style is None:
             raise ValueError("this network paints several movements: say which (style weights)")
-        x = F.instance_norm(x, eps=1e-5)
         style = style.to(self.weight.dtype)
         scale = (style @ self.weight)[:, :, None, None]
         shift = (style @ self.bias)[:, :, None, None]
