@@ -169,6 +169,7 @@ def test_tile_layout() -> None:
 
     assert _tile_starts(100, 200, 32) == [0]
     starts = _tile_starts(1000, 256, 64)
-    assert starts[0] == 0 and starts[-1] == 1000 - 256 and all(b - a <= 192 for a, b in zip(starts, starts[1:], strict=False))
+    assert starts[0] == 0 and starts[-1] == 1000 - 256
+    assert all(b - a <= 192 for a, b in zip(starts, starts[1:], strict=False))
     ramp = _ramp(10, 4, fade_in=True, fade_out=False)
     assert ramp[0] == pytest.approx(0.2) and ramp[3] == pytest.approx(0.8) and ramp[4:].eq(1).all()
