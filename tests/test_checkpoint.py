@@ -40,7 +40,7 @@ def test_checkpoint_is_weights_only_loadable(tmp_path: Path) -> None:
     opt = torch.optim.Adam(model.parameters())
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 3,
-                           "history": [{"step": 1.0, "total": 2.0}], "generator": torch.Generator().get_state()})
+                           "history": [{"step": 1.0, "total": 2.0}], "generators": [torch.Generator().get_state()]})
     state = torch.load(path, weights_only=True)
     assert state["step"] == 3 and load_checkpoint(path)["history"][0]["total"] == 2.0
 

@@ -328,8 +328,8 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from . import distributed
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
-    from .runtime import resolve_device
     from .targets import default_cache_dir
     from .train import TrainRequest, train
 
@@ -353,13 +353,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
     out = Path(args.out) if args.out else Path("runs") / (paintings.resolve().name or "run")
+    device = distributed.init_from_env(args.device)  # one process of several under torchrun
+    main_process = distributed.is_main()
+    if not main_process:
+        logging.getLogger("artstyle").setLevel(logging.WARNING)
+        args.quiet = True
     request = TrainRequest(
         paintings=paintings, photos=Path(args.photos), out=out, config=config,
-        movements=args.movements or (), device=resolve_device(args.device), resume=args.resume,
+        movements=args.movements or (), device=device, resume=args.resume,
         overwrite=args.overwrite, joint=args.joint, joint_name=args.joint_name,
         cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
     )
-    results = train(request, progress=_progress_factory(args))
+    try:
+        results = train(request, progress=_progress_factory(args))
+    finally:
+        distributed.shutdown()
+    if not main_process:
+        return 0
     for r in results:
         log.info("%s: %d steps in %.0f s -> %s", r.name, r.steps, r.seconds, r.folder)
     _emit(args, {"out": str(out), "models": [

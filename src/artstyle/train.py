@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from PIL import Image
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint, save_model
 from .config import LossConfig, RunConfig, from_dict, to_dict
 from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
@@ -193,7 +193,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
-    crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed)
+    rank, world = distributed.rank(), distributed.world_size()
+    crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * rank)
     history: list[dict[str, float]] = []
     step = 0
 
@@ -205,7 +206,11 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scheduler.step_size = lr_step  # --steps may have changed; the schedule follows it
-        crops.generator.set_state(state["generator"])
+        generators = state["generators"]
+        if len(generators) != world:
+            raise UsageError(f"{checkpoint_path} was trained by {len(generators)} process(es), now {world}; "
+                             "resume with the same number of processes")
+        crops.generator.set_state(generators[rank])
         history = [dict(row) for row in state["history"]]
         step = int(state["step"])
         log.info("%s: resuming at step %d of %d", name, step, tc.steps)
@@ -218,17 +223,20 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     sampler_state = crops.generator.get_state()
 
     def checkpoint() -> None:
-        save_checkpoint(checkpoint_path, {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": sampler_state,
-            "history": history,
-            "step": step,
-            "config": to_dict(config),
-        })
+        generators = distributed.gather(sampler_state)  # collective: every process calls it
+        if distributed.is_main():
+            save_checkpoint(checkpoint_path, {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generators": generators,
+                "history": history,
+                "step": step,
+                "config": to_dict(config),
+            })
 
     autocast = autocast_factory(device, shared.precision)
+    trained = distributed.wrap(model, device)  # the loss network stays outside DDP: it is frozen
     model.train()
     bar = progress(total=tc.steps * tc.batch_size, desc=name, unit="img",
                    initial=step * tc.batch_size)
@@ -243,9 +251,9 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 which, style = torch.zeros(tc.batch_size, dtype=torch.long, device=device), None
             grams = {layer: t[which] for layer, t in stacked.items()}
             with autocast():
-                losses = compute_losses(model, shared.vgg, batch, style, grams, config.loss)
+                losses = compute_losses(trained, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
-            if not torch.isfinite(total):
+            if distributed.any_not_finite(total):
                 raise TrainingError(
                     f"{name}: the loss became {total.item()} at step {step + 1}; the last good "
                     f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
@@ -269,7 +277,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             if step % tc.checkpoint_every == 0 and step < tc.steps:
                 checkpoint()
                 last_good = step
-            if step % tc.preview_every == 0 and step < tc.steps:
+            if step % tc.preview_every == 0 and step < tc.steps and distributed.is_main():
                 write_reports(folder, name, list(movements), model, shared, history, step, device)
                 model.train()
     except KeyboardInterrupt:
@@ -283,9 +291,11 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     checkpoint()
     model.eval()
     seconds = time.time() - start_time
-    published = published_config(config, name, request, shared, targets, step, seconds)
-    save_model(folder, model, published)
-    write_reports(folder, name, list(movements), model, shared, history, step, device)
+    if distributed.is_main():
+        published = published_config(config, name, request, shared, targets, step, seconds)
+        save_model(folder, model, published)
+        write_reports(folder, name, list(movements), model, shared, history, step, device)
+    distributed.barrier()
     final = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
     log.info("%s: done in %.0f s; model in %s", name, seconds, folder)
     return TrainResult(name, folder, step, final, seconds)
@@ -342,6 +352,7 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
             "seconds": round(seconds, 1),
             "device": str(request.device),
             "precision": shared.precision,
+            "processes": distributed.world_size(),  # each took --batch-size photos per step
             "photos_folder": str(request.photos),
             "photos_trained": shared.photo_count,
             "photos_skipped": len(shared.photos_skipped),
