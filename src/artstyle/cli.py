@@ -20,11 +20,12 @@ log = logging.getLogger("artstyle")
 
 EPILOG = """\
 examples:
+  artstyle demo                                         the sample photo in every shipped movement
+  artstyle stylize photo.jpg --model baroque -o photo_baroque.png
+  artstyle sheet photo.jpg -o sheet.png                 every shipped movement side by side
   artstyle train paintings/ --photos photos/ --movements baroque,cubism --out runs/first
-  artstyle stylize photo.jpg --model runs/first/baroque -o photo_baroque.png
   artstyle stylize photos/ --model runs/first/cubism -o stylized/ --size 1024
-  artstyle sheet photo.jpg --model runs/first -o sheet.png
-  artstyle demo
+  artstyle serve                                         the web page on http://127.0.0.1:8000
 """
 
 

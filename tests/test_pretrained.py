@@ -1,0 +1,62 @@
+"""The shipped movement models: present, loadable offline, and painting real, clean pictures."""
+
+import itertools
+
+import pytest
+import torch
+
+from artstyle.demo import sample_photo_path
+from artstyle.image import open_image, resize_max, to_tensor
+from artstyle.stylize import Stylizer, shipped_models
+
+MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism", "realism", "renaissance", "romanticism",
+             "post_impressionism"]
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, torch.Tensor]:
+    """The sample photo (256 px) painted by every shipped movement."""
+    photo = to_tensor(resize_max(open_image(sample_photo_path()), 256))
+    result = {"photo": photo}
+    for folder in shipped_models().values():
+        stylizer = Stylizer.from_pretrained(folder)
+        for movement in (stylizer.movements if stylizer.conditional else [None]):
+            result[stylizer.label(movement)] = stylizer.stylize_tensor(photo, movement)
+    return result
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[0]
+
+
+def test_every_main_movement_ships() -> None:
+    assert set(MOVEMENTS) <= set(shipped_models())
+
+
+@pytest.mark.parametrize("movement", MOVEMENTS)
+def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor], movement: str) -> None:
+    photo, out = outputs["photo"], outputs[movement]
+    assert out.shape == photo.shape
+    assert (out - photo).abs().mean() > 0.05  # the style is applied
+    # not washed out: the output keeps a real tonal range
+    assert _luma(out).std() > 0.5 * _luma(photo).std()
+    low = torch.quantile(_luma(out).flatten(), 0.02)
+    high = torch.quantile(_luma(out).flatten(), 0.98)
+    assert high - low > 0.35
+    # the photo is still recognisable: coarse structure correlates with the original's
+    a = torch.nn.functional.avg_pool2d(_luma(out)[None, None], 8).flatten()
+    b = torch.nn.functional.avg_pool2d(_luma(photo)[None, None], 8).flatten()
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.5
+    # no frame along the borders
+    y = _luma(out)
+    for edge, inner in [(y[:3], y[3:6]), (y[-3:], y[-6:-3]), (y[:, :3], y[:, 3:6]), (y[:, -3:], y[:, -6:-3])]:
+        assert (edge.mean() - inner.mean()).abs() < 0.08
+    # no checkerboard: neighbouring-pixel differences are alike at even and odd positions
+    dx = (y[:, 1:] - y[:, :-1]).abs()
+    even, odd = dx[:, 0::2].mean(), dx[:, 1::2].mean()
+    assert 0.8 < even / odd < 1.25
+
+
+def test_movements_look_different(outputs: dict[str, torch.Tensor]) -> None:
+    for a, b in itertools.combinations(MOVEMENTS, 2):
+        assert (outputs[a] - outputs[b]).abs().mean() > 0.03, (a, b)
