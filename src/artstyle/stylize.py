@@ -1,7 +1,7 @@
 """Inference: apply trained movement models to images. Light on purpose: no VGG, no losses, no data.
 
->>> stylizer = Stylizer.from_pretrained("runs/paintings/baroque")
->>> stylizer(open_image("photo.jpg")).save("baroque.png")
+>>> stylizer = Stylizer.from_pretrained("runs/first/baroque")    # or shipped_models()["baroque"]
+>>> stylizer(open_image("photo.jpg"), size=1024).save("baroque.png")
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Stylizer:
     @property
     def name(self) -> str:
         """The model's name: its movement, or the joint network's name."""
-        return str(self.config.get("name") or self.config.get("movement") or "+".join(self.movements))
+        return str(self.config.get("name") or "+".join(self.movements))
 
     def style_weights(self, movement: str | Blend | None) -> torch.Tensor | None:
         """The (movements,) mixing weights for ``movement``; None for a one-movement model."""
@@ -95,41 +95,37 @@ class Stylizer:
 
     @torch.inference_mode()
     def stylize_tensor(self, images: torch.Tensor, movement: str | Blend | None = None,
-                       strength: float = 1.0, preserve_color: bool = False) -> torch.Tensor:
+                       strength: float = 1.0, preserve_color: bool = False, tile: int | None = None
+                       ) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], on the input's device.
 
         ``strength`` in [0, 1] mixes the result with the photo (0 returns the photo);
-        ``preserve_color`` keeps the photo's colours and takes only the light (luminance) of the result.
+        ``preserve_color`` keeps the photo's colours and takes only the light (luminance) of the
+        result; ``tile`` (px) paints images larger than that in overlapping tiles (one at a time).
         """
         if not 0.0 <= strength <= 1.0:
             raise UsageError(f"strength {strength} is outside 0..1")
-        photo = images.to(self.device)
-        out = self.model(photo, self.style_weights(movement))
+        if tile and max(images.shape[-2:]) > tile:
+            out = torch.cat([self.stylize_tiled(image[None], movement, tile) for image in images]).to(images.device)
+        else:
+            out = self.model(images.to(self.device), self.style_weights(movement)).to(images.device)
         if preserve_color:
-            out = transfer_luminance(out, photo)
+            out = transfer_luminance(out, images)
         if strength < 1.0:
-            out = torch.lerp(photo, out, strength)
-        return out.to(images.device)
+            out = torch.lerp(images, out, strength)
+        return out
 
     def __call__(self, image: Image.Image, size: int | None = None, movement: str | Blend | None = None,
                  strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
         """Stylize one PIL image; ``size`` bounds the longest side of the output (px).
 
-        ``tile`` (px) paints the image in overlapping tiles of that size, which bounds memory for
-        large photos; by default images over ``AUTO_TILE_PIXELS`` are tiled with ``DEFAULT_TILE``.
+        Images over ``AUTO_TILE_PIXELS`` are painted in tiles of ``DEFAULT_TILE`` px unless
+        ``tile`` says otherwise (0: never tile).
         """
         image = resize_max(image.convert("RGB"), size)
         if tile is None and image.width * image.height > AUTO_TILE_PIXELS and isinstance(self.model, nn.Module):
             tile = DEFAULT_TILE
-        x = to_tensor(image)
-        if tile and max(image.size) > tile:
-            out = self.stylize_tiled(x, movement, tile=tile)
-            if preserve_color:
-                out = transfer_luminance(out, x)
-            if strength < 1.0:
-                out = torch.lerp(x, out, strength)
-            return to_pil(out)
-        return to_pil(self.stylize_tensor(x, movement, strength, preserve_color))
+        return to_pil(self.stylize_tensor(to_tensor(image), movement, strength, preserve_color, tile))
 
     @torch.inference_mode()
     def stylize_tiled(self, image: torch.Tensor, movement: str | Blend | None = None, tile: int = DEFAULT_TILE,

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..checkpoint import read_model_config
 from ..errors import ArtstyleError
 from ..image import open_image, resize_max
 from ..stylize import Stylizer, expand_model_refs, shipped_models
@@ -45,7 +44,6 @@ class Entry:
     id: str
     stylizer: Stylizer
     movement: str | None  # what to pass to the stylizer
-    folder: Path
 
 
 class HTTPError(Exception):
@@ -64,9 +62,9 @@ def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> lis
     for folder in folders:
         stylizer = Stylizer.from_pretrained(folder, device)
         if stylizer.conditional:
-            entries += [Entry(f"{stylizer.name}/{m}", stylizer, m, folder) for m in stylizer.movements]
+            entries += [Entry(f"{stylizer.name}/{m}", stylizer, m) for m in stylizer.movements]
         else:
-            entries.append(Entry(stylizer.name, stylizer, None, folder))
+            entries.append(Entry(stylizer.name, stylizer, None))
     ids = [e.id for e in entries]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -114,8 +112,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
         """The movements that can be asked for, with the model behind each."""
         out = []
         for e in entries.values():
-            config = read_model_config(e.folder)
-            trained = config.get("trained", {})
+            trained = e.stylizer.config.get("trained", {})
             out.append({
                 "id": e.id,
                 "movement": e.movement or e.stylizer.name,
