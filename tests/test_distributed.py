@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_torchrun_two_processes(dataset: tuple[Path, Path], tmp_path: Path) -> N
                "--movements", "ember", "--steps", "3", "--batch-size", "1", "--image-size", "32",
                "--style-size", "48", "--channels", "8", "--residual-blocks", "1", "--precision", "fp32",
                "--checkpoint-every", "2", "-q"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = _run(command, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     config = json.loads((out / "ember" / "config.json").read_text())
     assert config["trained"]["processes"] == 2 and config["trained"]["steps"] == 3
@@ -35,5 +36,18 @@ def test_torchrun_two_processes(dataset: tuple[Path, Path], tmp_path: Path) -> N
 
     # resuming needs the same number of processes
     single = [sys.executable, "-m", "artstyle", *command[command.index("train"):], "--resume", "--steps", "4"]
-    result = subprocess.run(single, capture_output=True, text=True, timeout=300, env=env)
+    result = _run(single, env)
     assert result.returncode == 2 and "same number of processes" in result.stderr
+
+
+def _run(command: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run in a process group of its own, so a hang cannot leave torchrun's workers behind."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"torchrun did not finish in {timeout} s: {err[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
