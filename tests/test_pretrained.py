@@ -29,6 +29,20 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
     return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[0]
 
 
+def _nyquist_share(y: torch.Tensor) -> float:
+    """Share of each row's variance in the period-2 (checkerboard) component."""
+    power = torch.fft.rfft(y - y.mean(1, keepdim=True), dim=1).abs().pow(2).mean(0)
+    return float(power[-1] / power[1:].sum())
+
+
+def test_the_checkerboard_measure_sees_a_faint_checkerboard() -> None:
+    y = _luma(to_tensor(resize_max(open_image(sample_photo_path()), 256)))
+    pattern = torch.ones_like(y)
+    pattern[0::2, 1::2] = pattern[1::2, 0::2] = -1
+    assert _nyquist_share(y) < 0.002
+    assert _nyquist_share(y + 0.01 * pattern) > 0.002  # +-2.5 grey levels of checkerboard
+
+
 def test_every_main_movement_ships() -> None:
     assert set(MOVEMENTS) <= set(shipped_models())
 
@@ -51,10 +65,8 @@ def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor
     y = _luma(out)
     for edge, inner in [(y[:3], y[3:6]), (y[-3:], y[-6:-3]), (y[:, :3], y[:, 3:6]), (y[:, -3:], y[:, -6:-3])]:
         assert (edge.mean() - inner.mean()).abs() < 0.08
-    # no checkerboard: neighbouring-pixel differences are alike at even and odd positions
-    dx = (y[:, 1:] - y[:, :-1]).abs()
-    even, odd = dx[:, 0::2].mean(), dx[:, 1::2].mean()
-    assert 0.8 < even / odd < 1.25
+    # no checkerboard: hardly any energy at the highest frequency, across or down
+    assert _nyquist_share(y) < 0.002 and _nyquist_share(y.T) < 0.002
 
 
 def test_movements_look_different(outputs: dict[str, torch.Tensor]) -> None:
