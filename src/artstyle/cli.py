@@ -579,10 +579,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        movements = ", ".join(row["movements"])
         paintings = sum(n or 0 for n in row["paintings"].values())
-        print(f"{row['name']:<22} {movements:<28} {paintings:>4} paintings, {row['photos']} photos, "
-              f"{row['steps']} steps at {row['image_size']} px on {row['trained_on']}")
+        joint = "" if row["movements"] == [row["name"]] else f" (joint: {', '.join(row['movements'])})"
+        print(f"{row['name'] + joint:<20} {paintings:>4} paintings, {row['photos']} photos, "
+              f"{row['steps']} steps at {row['image_size']} px, on {row['trained_on']}")
     return 0
 
 
