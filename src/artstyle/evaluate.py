@@ -29,7 +29,7 @@ from PIL import Image
 
 from .config import DataConfig, LossConfig, from_dict
 from .data import Skipped, sample_paths
-from .errors import UsageError
+from .errors import ImageError, UsageError
 from .image import image_grid, list_images, open_image, resize_max, to_pil, to_tensor
 from .losses import content_loss, gram_matrix, style_loss
 from .stylize import Stylizer
@@ -86,9 +86,7 @@ def evaluate(
     for path in photos:
         try:
             images.append(resize_max(open_image(path), size))
-        except UsageError:
-            raise
-        except Exception as err:
+        except ImageError as err:
             log.warning("skipped %s", err)
     if not images:
         raise UsageError("no readable photos to evaluate on")
