@@ -9,7 +9,8 @@ from artstyle.demo import sample_photo_path
 from artstyle.image import open_image, resize_max, to_tensor
 from artstyle.stylize import Stylizer, shipped_models
 
-MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism"]
+MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism", "realism", "renaissance", "romanticism",
+             "post_impressionism"]
 
 
 @pytest.fixture(scope="module")
