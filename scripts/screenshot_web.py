@@ -29,7 +29,7 @@ def main(photo: str, movement: str, output: str) -> None:
     with tempfile.TemporaryDirectory() as profile:
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                     f"--user-data-dir={profile}", "--window-size=1400,1000", "--hide-scrollbars"):
+                     f"--user-data-dir={profile}", "--window-size=1400,1120", "--hide-scrollbars"):
             options.add_argument(flag)
         browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         try:
