@@ -14,7 +14,7 @@ def test_model_round_trip_in_float32(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = ModelConfig(channels=8, residual_blocks=1, movements=("ember",))
     model = build_model(config).eval()
-    save_model(tmp_path / "m", model, {"movement": "ember", "model": to_dict(config)})
+    save_model(tmp_path / "m", model, {"name": "ember", "model": to_dict(config)})
     loaded, saved_config = load_model(tmp_path / "m")
     assert saved_config["model"]["movements"] == ["ember"]
     assert all(p.dtype == torch.float32 for p in loaded.parameters())

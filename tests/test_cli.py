@@ -101,7 +101,7 @@ def test_train_through_the_cli(dataset: tuple[Path, Path], tmp_path: Path, capsy
             "--cache-dir", str(tmp_path / "cache")]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["models"][0]["movement"] == "lagoon" and summary["models"][0]["steps"] == 2
+    assert summary["models"][0]["name"] == "lagoon" and summary["models"][0]["steps"] == 2
     config = json.loads((out / "lagoon" / "config.json").read_text())
     assert config["loss"]["preset"] == "original-light" and config["model"]["channels"] == 8
     assert main(argv) == 2  # the run exists: --resume or --overwrite
