@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", action="append", default=None, metavar="MODEL",
                    help="a shipped model's name, a model folder, or a run folder holding one per movement; "
                         "repeat for more (default: every shipped model)")
-    p.add_argument("-o", "--output", default="sheet.png", help="the PNG to write")
+    p.add_argument("-o", "--output", default="sheet.png", help="the image to write (.png, or .jpg for a smaller file)")
     p.add_argument("--size", type=_positive_int, default=512, metavar="PX",
                    help="longest side the photo is stylized at, px")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
