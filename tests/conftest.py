@@ -11,8 +11,6 @@ from artstyle.config import DataConfig, ModelConfig, RunConfig, TrainConfig, los
 from artstyle.synthetic import write_dataset
 from artstyle.train import TrainRequest, train
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def tiny_config(steps: int = 6, **train_overrides: object) -> RunConfig:
     """A network and images small enough that a training step takes a fraction of a second."""
