@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from artstyle.config import DataConfig, LossConfig, from_dict
-from artstyle.data import Skipped, sample_paths
+from artstyle.data import Skipped
 from artstyle.image import iter_inputs, list_images, open_image, resize_max, to_tensor
 from artstyle.losses import gram_matrix, style_loss
 from artstyle.stylize import Stylizer, expand_model_refs
-from artstyle.targets import default_cache_dir, style_target
+from artstyle.targets import default_cache_dir, movement_target
 from artstyle.vgg import load_vgg19
 
 
@@ -31,9 +31,8 @@ def main(photos_dir: str, paintings_dir: str, *refs: str) -> None:
     movements = [s.name for s in stylizers]
     targets = {}
     for m in movements:
-        paths = sample_paths(list_images(Path(paintings_dir) / m), data.max_paintings, seed)
-        targets[m] = style_target(paths, vgg, loss.style_layers, data.style_size, torch.device("cpu"),
-                                  default_cache_dir(), Skipped(), min_views=data.style_views, seed=seed).grams
+        targets[m] = movement_target(list_images(Path(paintings_dir) / m), vgg, loss, data, seed,
+                                     torch.device("cpu"), default_cache_dir(), Skipped())[0].grams
 
     def distance(x: torch.Tensor, target: dict[str, torch.Tensor]) -> float:
         with torch.no_grad():

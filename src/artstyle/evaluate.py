@@ -28,12 +28,12 @@ import torch
 from PIL import Image
 
 from .config import DataConfig, LossConfig, from_dict
-from .data import Skipped, sample_paths
+from .data import Skipped
 from .errors import ImageError, UsageError
 from .image import image_grid, list_images, open_image, resize_max, to_pil, to_tensor
 from .losses import content_loss, gram_matrix, style_loss
 from .stylize import Stylizer
-from .targets import style_target
+from .targets import movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,7 @@ def evaluate(
     scores, columns = [], []
     for movement in stylizer.movements:
         folder = paintings_folder(stylizer, movement, paintings_root)
-        paths = sample_paths(list_images(folder), data.max_paintings, seed)
-        target = style_target(paths, vgg, loss.style_layers, data.style_size, device, cache_dir, Skipped(),
-                              min_views=data.style_views, seed=seed)
+        target, _ = movement_target(list_images(folder), vgg, loss, data, seed, device, cache_dir, Skipped())
         grams = {k: v.to(device) for k, v in target.grams.items()}
         choice = movement if stylizer.conditional else None
         outs, seconds, out_style, photo_style, content = [], [], [], [], []

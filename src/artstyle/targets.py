@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .data import Skipped
+from .config import DataConfig, LossConfig
+from .data import Skipped, sample_paths
 from .errors import DataError, ImageError
 from .image import atomic_write, open_image, resize_short, to_tensor
 from .losses import gram_matrix
@@ -143,6 +144,27 @@ def style_target(
     if cache_file is not None:
         _save(cache_file, grams, count)
     return StyleTarget(grams, count, key)
+
+
+def movement_target(
+    paths: Sequence[Path],
+    vgg: VGG19Encoder,
+    loss: LossConfig,
+    data: DataConfig,
+    seed: int,
+    device: torch.device,
+    cache_dir: Path | None,
+    skipped: Skipped,
+    autocast: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[StyleTarget, list[Path]]:
+    """A movement's target exactly as training builds it, from all its painting files: up to
+    ``data.max_paintings`` drawn with ``seed``, at ``data.style_size``, with ``data.style_views``.
+    Returns the target and the paintings drawn."""
+    chosen = sample_paths(paths, data.max_paintings, seed)
+    target = style_target(chosen, vgg, loss.style_layers, data.style_size, device, cache_dir, skipped,
+                          autocast, progress, min_views=data.style_views, seed=seed)
+    return target, chosen
 
 
 def _save(path: Path, grams: dict[str, torch.Tensor], count: int) -> None:

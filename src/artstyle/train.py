@@ -28,7 +28,7 @@ from .image import atomic_write, image_grid, list_images, open_image, resize_max
 from .losses import perceptual_losses
 from .models import build_model
 from .runtime import autocast_factory, resolve_precision
-from .targets import StyleTarget, style_target
+from .targets import StyleTarget, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 
 log = logging.getLogger(__name__)
@@ -160,13 +160,11 @@ def build_shared(request: TrainRequest, progress: ProgressFactory) -> Shared:
 def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, shared: Shared,
                  progress: ProgressFactory) -> tuple[StyleTarget, list[Path], Skipped]:
     config = request.config
-    chosen = sample_paths(paths, config.data.max_paintings, config.train.seed)
     skipped = Skipped()
-    bar = progress(total=len(chosen), desc=f"{movement}: style target", unit="img")
-    target = style_target(
-        chosen, shared.vgg, config.loss.style_layers, config.data.style_size, request.device,
-        request.cache_dir, skipped, autocast_factory(request.device, shared.precision), bar.update,
-        min_views=config.data.style_views, seed=config.train.seed,
+    bar = progress(total=min(len(paths), config.data.max_paintings), desc=f"{movement}: style target", unit="img")
+    target, chosen = movement_target(
+        paths, shared.vgg, config.loss, config.data, config.train.seed, request.device, request.cache_dir,
+        skipped, autocast_factory(request.device, shared.precision), bar.update,
     )
     bar.close()
     if skipped:
@@ -187,6 +185,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     # layer -> (movements, C, C): a batch's targets are rows picked by each sample's movement
     stacked = {layer: torch.stack([t.grams[layer] for t, _, _ in targets.values()]).to(device)
                for layer in config.loss.style_layers}
+    single = {layer: t[0] for layer, t in stacked.items()}
 
     torch.manual_seed(tc.seed)
     model = build_model(config.model).to(device)
@@ -247,9 +246,9 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             if conditional:
                 which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator).to(device)
                 style = torch.nn.functional.one_hot(which, len(movements)).float()
+                grams = {layer: t[which] for layer, t in stacked.items()}
             else:
-                which, style = torch.zeros(tc.batch_size, dtype=torch.long, device=device), None
-            grams = {layer: t[which] for layer, t in stacked.items()}
+                style, grams = None, single  # one target for every sample; the loss broadcasts it
             with autocast():
                 losses = compute_losses(trained, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
