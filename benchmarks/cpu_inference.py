@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import torch
 
-from artstyle.stylize import Stylizer, expand_model_refs
+from artstyle.catalog import expand_model_refs
+from artstyle.stylize import Stylizer
 
 
 def variants(model: torch.nn.Module) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
+from artstyle.catalog import expand_model_refs
 from artstyle.config import DataConfig, LossConfig, from_dict
 from artstyle.data import Skipped
 from artstyle.image import iter_inputs, list_images, open_image, resize_max, to_tensor
 from artstyle.losses import gram_matrix, style_loss
-from artstyle.stylize import Stylizer, expand_model_refs
+from artstyle.stylize import Stylizer
 from artstyle.targets import default_cache_dir, movement_target
 from artstyle.vgg import load_vgg19
 

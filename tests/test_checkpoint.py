@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle.checkpoint import load_checkpoint, load_model, read_model_config, save_checkpoint, save_model, unwrap
+from artstyle.catalog import read_model_config
+from artstyle.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model, unwrap
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError
 from artstyle.models import build_model

@@ -147,9 +147,9 @@ def test_stylize_strength_and_preserve_color(trained_run: Path, tmp_path: Path) 
 
 def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    import artstyle.stylize
+    import artstyle.catalog
 
-    monkeypatch.setattr(artstyle.stylize, "shipped_models",
+    monkeypatch.setattr(artstyle.catalog, "shipped_models",
                         lambda: {"ember": trained_run / "ember", "lagoon": trained_run / "lagoon"})
     monkeypatch.chdir(tmp_path)
     photo = _photo(tmp_path / "photo.png")
@@ -167,8 +167,8 @@ def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: 
 
 
 def test_no_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import artstyle.stylize
+    import artstyle.catalog
 
-    monkeypatch.setattr(artstyle.stylize, "shipped_models", lambda: {})
+    monkeypatch.setattr(artstyle.catalog, "shipped_models", lambda: {})
     assert main(["sheet", str(_photo(tmp_path / "p.png")), "-o", str(tmp_path / "s.png"), "-q"]) == 2
     assert "no shipped models" in capsys.readouterr().err

@@ -54,7 +54,10 @@ def test_single_movement_norm_equals_torch_instance_norm() -> None:
         norm.bias.uniform_(-1, 1)
     reference.load_state_dict(norm.state_dict())
     x = torch.randn(2, 4, 5, 6)
-    torch.testing.assert_close(norm(x), reference(x))
+    torch.testing.assert_close(norm(x), reference(x))  # training: F.instance_norm
+    with torch.no_grad():  # inference: per-image batch norm, also on channels_last tensors
+        torch.testing.assert_close(norm(x), reference(x))
+        torch.testing.assert_close(norm(x.contiguous(memory_format=torch.channels_last)), reference(x))
 
 
 def test_conditional_network_picks_and_blends_movements() -> None:

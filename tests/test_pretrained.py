@@ -1,13 +1,15 @@
 """The shipped movement models: present, loadable offline, and painting real, clean pictures."""
 
 import itertools
+import math
 
 import pytest
 import torch
 
+from artstyle.catalog import shipped_models
 from artstyle.demo import sample_photo_path
 from artstyle.image import open_image, resize_max, to_tensor
-from artstyle.stylize import Stylizer, shipped_models
+from artstyle.stylize import Stylizer
 
 MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism", "realism", "renaissance", "romanticism",
              "post_impressionism"]
@@ -72,3 +74,14 @@ def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor
 def test_movements_look_different(outputs: dict[str, torch.Tensor]) -> None:
     for a, b in itertools.combinations(MOVEMENTS, 2):
         assert (outputs[a] - outputs[b]).abs().mean() > 0.03, (a, b)
+
+
+@pytest.mark.parametrize("name", sorted(shipped_models()))
+def test_bf16_inference_matches_fp32(name: str) -> None:
+    """The fast CPU/GPU path (bf16 weights, channels_last, batch-norm statistics) paints what fp32 paints."""
+    photo = to_tensor(resize_max(open_image(sample_photo_path()), 192))
+    fast = Stylizer.from_pretrained(shipped_models()[name], precision="bf16")
+    exact = Stylizer.from_pretrained(shipped_models()[name], precision="fp32")
+    assert fast.dtype == torch.bfloat16 and exact.dtype == torch.float32
+    mse = float((fast.stylize_tensor(photo) - exact.stylize_tensor(photo)).pow(2).mean())
+    assert 10 * math.log10(1 / mse) > 40

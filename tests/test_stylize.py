@@ -1,15 +1,17 @@
+import math
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+from artstyle.catalog import expand_model_refs, plan_outputs
 from artstyle.checkpoint import save_model
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError, UsageError
-from artstyle.image import to_tensor
+from artstyle.image import to_pil, to_tensor
 from artstyle.models import build_model
-from artstyle.stylize import Stylizer, expand_model_refs, make_sheet, parse_movement, plan_outputs, transfer_luminance
+from artstyle.stylize import Stylizer, make_sheet, parse_movement, transfer_luminance
 
 
 def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:
@@ -24,7 +26,7 @@ def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:
 
 
 def test_models_differ_by_movement(trained_run: Path) -> None:
-    photo = Image.new("RGB", (64, 64), (128, 128, 128))
+    photo = to_pil(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
     a = to_tensor(Stylizer.from_pretrained(trained_run / "ember")(photo))
     b = to_tensor(Stylizer.from_pretrained(trained_run / "lagoon")(photo))
     assert (a - b).abs().mean() > 0.005
@@ -173,3 +175,15 @@ def test_tile_layout() -> None:
     assert all(b - a <= 192 for a, b in zip(starts, starts[1:], strict=False))
     ramp = _ramp(10, 4, fade_in=True, fade_out=False)
     assert ramp[0] == pytest.approx(0.2) and ramp[3] == pytest.approx(0.8) and ramp[4:].eq(1).all()
+
+
+def test_bf16_joint_model_matches_fp32(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(channels=8, residual_blocks=2, movements=("a", "b"), conditional=True)
+    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
+    fast = Stylizer.from_pretrained(tmp_path / "joint", precision="bf16")
+    exact = Stylizer.from_pretrained(tmp_path / "joint", precision="fp32")
+    x = torch.rand(2, 3, 48, 40)
+    for movement in ("a", {"a": 0.3, "b": 0.7}):
+        mse = float((fast.stylize_tensor(x, movement) - exact.stylize_tensor(x, movement)).pow(2).mean())
+        assert 10 * math.log10(1 / mse) > 40

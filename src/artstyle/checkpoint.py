@@ -16,13 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .catalog import CONFIG_FILE, MODEL_FILE, read_model_config
 from .config import ModelConfig, from_dict
-from .errors import ArtstyleError, ModelError
+from .errors import ModelError
 from .image import atomic_write
 from .models import build_model
 
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -67,28 +66,6 @@ def save_model(folder: str | Path, model: nn.Module, config: dict[str, Any]) -> 
     data = save(state, metadata={"format": "pt"})
     atomic_write(folder / MODEL_FILE, lambda f: f.write(data))
     write_json(folder / CONFIG_FILE, config)
-
-
-def is_model_folder(folder: str | Path) -> bool:
-    folder = Path(folder)
-    return (folder / MODEL_FILE).is_file() and (folder / CONFIG_FILE).is_file()
-
-
-def read_model_config(folder: str | Path) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.exists():
-        raise ModelError(f"{folder}: no such model folder")
-    if not is_model_folder(folder):
-        raise ModelError(
-            f"{folder}: not a model folder (needs {MODEL_FILE} and {CONFIG_FILE}); "
-            "give a folder written by 'artstyle train', e.g. runs/NAME/<movement>"
-        )
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text())
-        from_dict(ModelConfig, config["model"])
-    except (ValueError, KeyError, TypeError, ArtstyleError) as err:
-        raise ModelError(f"{folder / CONFIG_FILE}: not a valid artstyle model config ({err})") from None
-    return config
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from .errors import UsageError
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the device computes it natively
+
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 T = TypeVar("T")

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .checkpoint import is_model_folder
+from .catalog import is_model_folder, shipped_models
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
 from .image import open_image, save_image
-from .stylize import Stylizer, make_sheet, shipped_models
+from .stylize import Stylizer, make_sheet
 from .train import ProgressFactory, TrainRequest, _NoProgress, train
 
 log = logging.getLogger(__name__)

@@ -47,6 +47,24 @@ def _require(module: str, extra: str = "onnx") -> Any:
 
 def export_onnx(folder: Path, output: Path, check_image: Path) -> ExportReport:
     """Export a model folder to ``output`` and compare ONNX Runtime with PyTorch on ``check_image``."""
+    data = onnx_bytes(folder)
+    atomic_write(output, lambda f: f.write(data))
+    model, config = load_model(folder)
+    photo = to_tensor(resize_max(open_image(check_image), 512))
+    movements = len(config["model"]["movements"])
+    style = torch.eye(movements)[0] if config["model"].get("conditional", False) else None
+    with torch.no_grad():
+        expected = model(photo, style)
+    got = load_onnx_stylizer(output).model(photo, style)
+    diff = (got - expected).abs()
+    mse = float(diff.pow(2).mean())
+    psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+    return ExportReport(output, float(diff.max()), psnr, len(data))
+
+
+def onnx_bytes(folder: Path) -> bytes:
+    """A model folder as a checked ONNX graph (fp32; dynamic batch, height and width), its config.json
+    inside as metadata."""
     onnx = _require("onnx")
     model, config = load_model(folder)
     conditional = bool(config["model"].get("conditional", False))
@@ -69,18 +87,7 @@ def export_onnx(folder: Path, output: Path, check_image: Path) -> ExportReport:
     entry = proto.metadata_props.add()
     entry.key, entry.value = "artstyle_config", json.dumps(config)
     onnx.checker.check_model(proto)
-    data = proto.SerializeToString()
-    atomic_write(output, lambda f: f.write(data))
-
-    photo = to_tensor(resize_max(open_image(check_image), 512))
-    style = None if not conditional else torch.eye(movements)[0]
-    with torch.no_grad():
-        expected = model(photo, style)
-    got = load_onnx_stylizer(output).model(photo, style)
-    diff = (got - expected).abs()
-    mse = float(diff.pow(2).mean())
-    psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-    return ExportReport(output, float(diff.max()), psnr, len(data))
+    return bytes(proto.SerializeToString())
 
 
 class _Exportable(nn.Module):

@@ -11,17 +11,21 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import ArtstyleError, ImageError, UsageError
 
+if TYPE_CHECKING:  # PyTorch is imported only where a tensor is made: the ONNX/OpenVINO path never needs it
+    import torch
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 100_000_000  # larger images are refused as likely decompression bombs
 MIN_SIDE = 16  # smaller images carry no usable texture
+AUTO_TILE_PIXELS = 6_000_000  # larger images are stylized in tiles unless told otherwise
+DEFAULT_TILE = 1024  # px
 
 
 def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -80,25 +84,39 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def to_array(image: Image.Image) -> np.ndarray:
+    """An RGB PIL image as a float32 array of shape (1, 3, H, W) with values in [0, 1]."""
+    arr = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+
+
+def from_array(arr: np.ndarray) -> Image.Image:
+    """A (3, H, W) or (1, 3, H, W) array in [0, 1] (values outside are clipped) as a PIL image."""
+    if arr.ndim == 4:
+        if arr.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {arr.shape[0]}")
+        arr = arr[0]
+    pixels = np.rint(np.clip(arr, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), "RGB")
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """An RGB PIL image as a float32 tensor of shape (1, 3, H, W) with values in [0, 1]."""
-    arr = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    import torch
+
+    return torch.from_numpy(to_array(image))
 
 
 def to_uint8(image: Image.Image) -> torch.Tensor:
     """An RGB PIL image as a uint8 tensor of shape (3, H, W): the compact in-memory form."""
+    import torch
+
     return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """A (3, H, W) or (1, 3, H, W) tensor in [0, 1] (values outside are clipped) as a PIL image."""
-    if tensor.dim() == 4:
-        if tensor.shape[0] != 1:
-            raise ValueError(f"expected one image, got a batch of {tensor.shape[0]}")
-        tensor = tensor[0]
-    arr = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu()
-    return Image.fromarray(arr.numpy(), "RGB")
+    return from_array(tensor.detach().float().cpu().numpy())
 
 
 def resize_max(image: Image.Image, max_side: int | None) -> Image.Image:
@@ -143,7 +161,8 @@ def save_image(image: Image.Image, path: str | Path) -> None:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise UsageError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    # PNG at zlib level 1 (OpenCV's default too): a 1024 px picture in ~70 ms, not ~300 ms at level 6, ~15% larger
+    options = {"quality": 95} if fmt == "JPEG" else {"compress_level": 1} if fmt == "PNG" else {}
     atomic_write(path, lambda f: image.save(f, format=fmt, **options))
 
 

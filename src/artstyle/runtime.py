@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 import torch
 
+from .config import PRECISIONS
 from .errors import UsageError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

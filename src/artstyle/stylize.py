@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .checkpoint import is_model_folder, load_model
-from .errors import ModelError, UsageError
-from .image import image_grid, iter_inputs, resize_max, to_pil, to_tensor
+from .checkpoint import load_model
+from .errors import UsageError
+from .image import AUTO_TILE_PIXELS, DEFAULT_TILE, image_grid, resize_max, to_pil, to_tensor
 from .models.layers import InstanceNorm
+from .runtime import resolve_precision
 
 log = logging.getLogger(__name__)
 
-
-AUTO_TILE_PIXELS = 6_000_000  # larger images are painted in tiles unless told otherwise
-DEFAULT_TILE = 1024  # px
 
 Blend = dict[str, float]  # movement -> weight
 StyleNet = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]  # (images, style weights) -> images
@@ -40,17 +37,35 @@ class Stylizer:
     """
 
     def __init__(self, model: nn.Module | StyleNet, config: dict[str, Any],
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", precision: str = "auto") -> None:
+        """``precision``: ``auto`` runs a PyTorch model in bf16 where the device computes it natively
+        (CUDA, and CPUs with AVX-512 BF16 or AMX: about 4x fp32 here, within ~50 dB PSNR of it);
+        ``fp32`` keeps full precision."""
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval() if isinstance(model, nn.Module) else model
+        self.dtype = torch.float32
+        if isinstance(model, nn.Module):
+            precision = resolve_precision(precision, self.device)
+            self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+            model = model.to(self.device, self.dtype).eval()
+            if self.dtype != torch.float32:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = model
         self.config = config
         self.movements: list[str] = list(config["model"]["movements"])
         self.conditional = bool(config["model"].get("conditional", False))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> Stylizer:
+    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu",
+                        precision: str = "auto") -> Stylizer:
         model, config = load_model(folder)
-        return cls(model, config, device)
+        return cls(model, config, device, precision)
+
+    def _run(self, images: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        """The network on ``images`` at this stylizer's device and precision; float32 out."""
+        x = images.to(self.device, self.dtype)
+        if self.dtype != torch.float32:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x, style).float()
 
     @property
     def name(self) -> str:
@@ -108,7 +123,7 @@ class Stylizer:
         if tile and max(images.shape[-2:]) > tile:
             out = torch.cat([self.stylize_tiled(image[None], movement, tile) for image in images]).to(images.device)
         else:
-            out = self.model(images.to(self.device), self.style_weights(movement)).to(images.device)
+            out = self._run(images, self.style_weights(movement)).to(images.device)
         if preserve_color:
             out = transfer_luminance(out, images)
         if strength < 1.0:
@@ -150,7 +165,7 @@ class Stylizer:
         try:
             for norm in norms:
                 norm.mode = "record"
-            self.model(small.to(self.device), style)
+            self._run(small, style)
             for norm in norms:
                 norm.mode = "frozen"
             out = torch.zeros(1, 3, h, w)
@@ -158,8 +173,8 @@ class Stylizer:
             for top in _tile_starts(h, tile, overlap):
                 for left in _tile_starts(w, tile, overlap):
                     th, tw = min(tile, h - top), min(tile, w - left)
-                    patch = image[:, :, top: top + th, left: left + tw].to(self.device)
-                    result = self.model(patch, style).float().cpu()
+                    patch = image[:, :, top: top + th, left: left + tw]
+                    result = self._run(patch, style).cpu()
                     weight = _ramp(th, overlap, top > 0, top + th < h)[:, None] * \
                         _ramp(tw, overlap, left > 0, left + tw < w)[None, :]
                     out[:, :, top: top + th, left: left + tw] += result * weight
@@ -219,59 +234,6 @@ def parse_movement(text: str | None) -> str | Blend | None:
         except ValueError:
             raise UsageError(f"--movement {text!r}: write a blend as baroque:0.5,cubism:0.5") from None
     return blend
-
-
-def shipped_models() -> dict[str, Path]:
-    """The models that come with the package, by name (folders under ``artstyle/pretrained``)."""
-    root = Path(str(importlib.resources.files("artstyle") / "pretrained"))
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if is_model_folder(p)}
-
-
-def expand_model_refs(refs: Iterable[str | Path]) -> list[Path]:
-    """Model paths from references: a shipped model's name, a model folder, an exported ``.onnx``
-    file, or a run folder holding several model folders."""
-    folders: list[Path] = []
-    shipped = shipped_models()
-    for ref in refs:
-        path = Path(ref)
-        if not path.exists() and str(ref) in shipped:
-            folders.append(shipped[str(ref)])
-        elif is_model_folder(path) or (path.is_file() and path.suffix == ".onnx"):
-            folders.append(path)
-        elif path.is_dir() and (inner := sorted(p for p in path.iterdir() if is_model_folder(p))):
-            folders.extend(inner)
-        elif not path.exists():
-            names = f" or a shipped model ({', '.join(shipped)})" if shipped else ""
-            raise ModelError(f"{ref}: no such model folder; give a folder written by 'artstyle train'{names}")
-        else:
-            raise ModelError(f"{ref}: not a model folder (no model.safetensors + config.json in it "
-                             "or in its sub-folders)")
-    return folders
-
-
-def plan_outputs(inputs: Sequence[str | Path], output: str | Path | None, suffix: str = ".png",
-                 default_dir: str | Path = "stylized") -> list[tuple[Path, Path]]:
-    """Pair each input image with its output path.
-
-    One input file and ``-o FILE`` (with an image suffix): that file. Otherwise ``-o DIR`` (default
-    ``stylized/``) receives ``DIR/<input stem>.png`` for each input.
-    """
-    paths = iter_inputs(inputs)
-    single_file = len(paths) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
-    if output is not None and single_file and Path(output).suffix and not Path(output).is_dir():
-        return [(paths[0], Path(output))]
-    out_dir = Path(output) if output is not None else Path(default_dir)
-    if out_dir.suffix and not out_dir.is_dir() and len(paths) > 1:
-        raise UsageError(f"-o {out_dir}: {len(paths)} inputs need an output folder, not a file name")
-    pairs = [(p, out_dir / f"{p.stem}{suffix}") for p in paths]
-    seen: dict[Path, Path] = {}
-    for src, dst in pairs:
-        if dst in seen:
-            raise UsageError(f"{src} and {seen[dst]} would both be written to {dst}; stylize them separately")
-        seen[dst] = src
-    return pairs
 
 
 def sheet_entries(stylizers: Sequence[Stylizer], movement: str | Blend | None = None

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,14 +43,6 @@ class StyleTarget:
     grams: dict[str, torch.Tensor]  # layer -> (C, C) float32
     paintings: int  # how many paintings were averaged
     key: str  # the cache key
-
-
-def default_cache_dir() -> Path:
-    """``$ARTSTYLE_CACHE`` or ``~/.cache/artstyle``."""
-    env = os.environ.get("ARTSTYLE_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "artstyle"
 
 
 def target_key(paths: Sequence[Path], layers: Sequence[str], style_size: int, weights_id: str,

@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 
 from . import __version__, distributed
-from .checkpoint import CHECKPOINT_FILE, is_model_folder, load_checkpoint, save_checkpoint, save_model
+from .catalog import is_model_folder
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, save_model
 from .config import LossConfig, RunConfig, from_dict, to_dict
 from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
 from .errors import TrainingError, TrainingInterrupted, UsageError

@@ -52,8 +52,8 @@ class InstanceNorm(Styled):
         if self.mode != "normal":
             return self._affine(self._normalise_with_stats(x), style)
         if self.weight.dim() == 1:
-            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=1e-5)
-        return self._affine(F.instance_norm(x, eps=1e-5), style)
+            return instance_norm(x, self.weight, self.bias)
+        return self._affine(instance_norm(x), style)
 
     def _normalise_with_stats(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "record":
@@ -73,6 +73,23 @@ class InstanceNorm(Styled):
         scale = (style @ self.weight)[:, :, None, None]
         shift = (style @ self.bias)[:, :, None, None]
         return x * scale.to(x.dtype) + shift.to(x.dtype)
+
+
+def instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                  eps: float = 1e-5) -> torch.Tensor:
+    """``F.instance_norm``, faster at inference.
+
+    Without autograd each image goes through ``F.batch_norm`` with batch statistics: for one image
+    the same numbers, but without instance norm's reshape to (1, N*C, H, W), which copies a
+    channels_last tensor and took half of the time of bf16 inference on the CPU. Training and
+    ONNX tracing keep ``F.instance_norm``.
+    """
+    if torch.is_grad_enabled() or torch.jit.is_tracing():
+        return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
+    w = None if weight is None else weight.to(x.dtype)
+    b = None if bias is None else bias.to(x.dtype)
+    parts = [F.batch_norm(x[i: i + 1], None, None, w, b, training=True, eps=eps) for i in range(x.shape[0])]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class ConvLayer(nn.Sequential):

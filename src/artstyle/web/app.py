@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..catalog import expand_model_refs, shipped_models
 from ..errors import ArtstyleError
 from ..image import open_image, resize_max
-from ..stylize import Stylizer, expand_model_refs, shipped_models
+from ..stylize import Stylizer
 
 log = logging.getLogger(__name__)
 

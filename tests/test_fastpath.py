@@ -1,0 +1,117 @@
+"""The OpenVINO engine: same pictures as PyTorch, cached exports, and no PyTorch start-up."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from artstyle import fastpath
+from artstyle.checkpoint import save_model
+from artstyle.cli import main
+from artstyle.config import ModelConfig, to_dict
+from artstyle.errors import UsageError
+from artstyle.image import to_array
+from artstyle.models import build_model
+from artstyle.stylize import Stylizer
+
+pytest.importorskip("openvino", reason="the OpenVINO engine needs: pip install 'artstyle[fast]'")
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    pixels = torch.rand(height, width, 3, generator=torch.Generator().manual_seed(1)).mul(255).byte()
+    return Image.fromarray(pixels.numpy())
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    mse = float(np.mean((to_array(a) - to_array(b)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) -> None:
+    folder = trained_run / "ember"
+    fast = fastpath.OpenVinoStylizer(folder, cache_dir=tmp_path)
+    exact = Stylizer.from_pretrained(folder, precision="fp32")
+    assert fast.label() == "ember"
+    for photo in (_photo(53, 37), _photo(64, 48), _photo(53, 37)):  # sizes not a multiple of 4; a compiled size reused
+        assert _psnr(fast(photo), exact(photo)) > 40
+    assert fast(_photo(90, 60), size=45).size == (45, 30)
+    exact_fp32 = fastpath.OpenVinoStylizer(folder, precision="fp32", cache_dir=tmp_path)
+    assert _psnr(exact_fp32(_photo(53, 37)), exact(_photo(53, 37))) > 60
+
+
+def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = fastpath.cached_onnx(trained_run / "ember", tmp_path)
+    assert path.is_file() and path.parent == tmp_path / "onnx"
+    import artstyle.export
+
+    def refuse(folder: Path) -> bytes:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(artstyle.export, "onnx_bytes", refuse)
+    assert fastpath.cached_onnx(trained_run / "ember", tmp_path) == path
+    with pytest.raises(AssertionError, match="exported again"):  # other weights, another entry
+        fastpath.cached_onnx(trained_run / "lagoon", tmp_path)
+
+
+def test_joint_models_are_left_to_pytorch(tmp_path: Path) -> None:
+    config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True)
+    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
+    with pytest.raises(UsageError, match="joint model"):
+        fastpath.OpenVinoStylizer(tmp_path / "joint", cache_dir=tmp_path)
+
+
+def _stylize(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["stylize", *args, "--json", "-q", "--overwrite"]) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def test_cli_picks_the_engine(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    photo = tmp_path / "photo.png"
+    _photo(50, 40).save(photo)
+    model, out = str(trained_run / "ember"), str(tmp_path / "out.png")
+    assert _stylize([str(photo), "-m", model, "-o", out], capsys)["engine"] == ["openvino"]
+    assert _stylize([str(photo), "-m", model, "-o", out, "--engine", "torch"], capsys)["engine"] == ["torch"]
+    assert _stylize([str(photo), "-m", model, "-o", out, "--strength", "0.5"], capsys)["engine"] == ["torch"]
+    assert _stylize([str(photo), "-m", model, "-o", out, "--device", "cpu"], capsys)["engine"] == ["openvino"]
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: True)  # PyTorch would look for the GPU
+    assert _stylize([str(photo), "-m", model, "-o", out], capsys)["engine"] == ["torch"]
+    assert main(["stylize", str(photo), "-m", model, "-o", out, "--overwrite", "--engine", "openvino",
+                 "--preserve-color"]) == 2
+    assert "drop --movement" in capsys.readouterr().err
+
+
+def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import artstyle.image
+
+    monkeypatch.setattr(artstyle.image, "AUTO_TILE_PIXELS", 50 * 40 - 1)
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    small, large = tmp_path / "in" / "small.png", tmp_path / "in" / "large.png"
+    small.parent.mkdir()
+    _photo(40, 30).save(small)
+    _photo(50, 40).save(large)
+    summary = _stylize([str(small.parent), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out")], capsys)
+    assert summary["engine"] == ["openvino", "torch"] and len(summary["written"]) == 2  # type: ignore[arg-type]
+
+
+def test_a_stylize_run_never_starts_pytorch(trained_run: Path, tmp_path: Path) -> None:
+    """The whole point of the engine: the process skips PyTorch's import (over a second)."""
+    fastpath.cached_onnx(trained_run / "ember", None)  # made once, in this process ($ARTSTYLE_CACHE is a tmp dir)
+    photo = tmp_path / "photo.png"
+    _photo(48, 40).save(photo)
+    script = ("import sys; from artstyle.cli import main; "
+              f"code = main(['stylize', {str(photo)!r}, '-m', {str(trained_run / 'ember')!r}, "
+              f"'-o', {str(tmp_path / 'out.png')!r}, '--device', 'cpu', '-q']); "
+              "assert code == 0, code; assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert Image.open(tmp_path / "out.png").size == (48, 40)
