@@ -21,6 +21,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from .catalog import CONFIG_FILE, MODEL_FILE, default_cache_dir, read_model_config
@@ -106,9 +107,11 @@ class OpenVinoStylizer:
         self._compiled.move_to_end(key)
         return self._compiled[key]
 
+    def stylize_array(self, images: np.ndarray) -> np.ndarray:
+        """(1, 3, H, W) float32 in [0, 1] -> the same shape, stylized."""
+        network = self._network_for(images.shape[2], images.shape[3])
+        return np.asarray(network({"image": images})[network.output("stylized")])
+
     def __call__(self, image: Image.Image, size: int | None = None) -> Image.Image:
         """Stylize one PIL image; ``size`` bounds the longest side of the output (px)."""
-        image = resize_max(image.convert("RGB"), size)
-        network = self._network_for(image.height, image.width)
-        result = network({"image": to_array(image)})
-        return from_array(result[network.output("stylized")])
+        return from_array(self.stylize_array(to_array(resize_max(image.convert("RGB"), size))))
