@@ -29,6 +29,11 @@ from artstyle.image import DEFAULT_TILE, to_tensor
 from artstyle.stylize import Stylizer
 
 
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", required=True, help="a photo, resized to each size below")
@@ -39,8 +44,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     source = Image.open(args.photo).convert("RGB")
-    large = tuple(int(v) for v in args.large.split("x"))
-    both = tuple(int(v) for v in args.both_ways.split("x"))
+    large, both = _size(args.large), _size(args.both_ways)
     artstyle = shutil.which("artstyle") or str(Path(sys.executable).with_name("artstyle"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from artstyle.catalog import expand_model_refs
+from artstyle.catalog import default_cache_dir, expand_model_refs
 from artstyle.config import DataConfig, LossConfig, from_dict
 from artstyle.data import Skipped
 from artstyle.image import iter_inputs, list_images, open_image, resize_max, to_tensor
 from artstyle.losses import gram_matrix, style_loss
 from artstyle.stylize import Stylizer
-from artstyle.targets import default_cache_dir, movement_target
+from artstyle.targets import movement_target
 from artstyle.vgg import load_vgg19
 
 
@@ -29,7 +29,7 @@ def main(photos_dir: str, paintings_dir: str, *refs: str) -> None:
     seed = int(stylizers[0].config["train"]["seed"])
     vgg = load_vgg19(loss.vgg_weights, "relu5_1")
     photos = [to_tensor(resize_max(open_image(p), 512)) for p in iter_inputs([photos_dir])]
-    movements = [s.name for s in stylizers]
+    movements = list(dict.fromkeys(s.movements[0] for s in stylizers))  # baroque-fast paints baroque
     targets = {}
     for m in movements:
         targets[m] = movement_target(list_images(Path(paintings_dir) / m), vgg, loss, data, seed,

@@ -150,7 +150,7 @@ def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: 
     import artstyle.catalog
 
     monkeypatch.setattr(artstyle.catalog, "shipped_models",
-                        lambda: {"ember": trained_run / "ember", "lagoon": trained_run / "lagoon"})
+                        lambda fast=True: {"ember": trained_run / "ember", "lagoon": trained_run / "lagoon"})
     monkeypatch.chdir(tmp_path)
     photo = _photo(tmp_path / "photo.png")
     assert main(["stylize", str(photo), "--model", "lagoon", "-o", "out.png", "-q"]) == 0
@@ -169,6 +169,6 @@ def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: 
 def test_no_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import artstyle.catalog
 
-    monkeypatch.setattr(artstyle.catalog, "shipped_models", lambda: {})
+    monkeypatch.setattr(artstyle.catalog, "shipped_models", lambda fast=True: {})
     assert main(["sheet", str(_photo(tmp_path / "p.png")), "-o", str(tmp_path / "s.png"), "-q"]) == 2
     assert "no shipped models" in capsys.readouterr().err

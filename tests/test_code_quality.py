@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("tool,args", [("ruff", ["check", "src", "tests", "scripts", "benchmarks"]), ("mypy", ["src"])])
+@pytest.mark.parametrize("tool,args", [("ruff", ["check", "src", "tests", "scripts", "benchmarks"]),
+                                       ("mypy", ["src", "scripts", "benchmarks"])])
 def test_clean(tool: str, args: list[str]) -> None:
     if shutil.which(tool, path=str(Path(sys.executable).parent)) is None:
         pytest.fail(f"{tool} is not installed; pip install -e '.[test]'")

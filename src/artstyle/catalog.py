@@ -51,12 +51,14 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
-def shipped_models() -> dict[str, Path]:
-    """The models that come with the package, by name (folders under ``artstyle/pretrained``)."""
+def shipped_models(fast: bool = True) -> dict[str, Path]:
+    """The models that come with the package, by name (folders under ``artstyle/pretrained``);
+    ``fast=False`` leaves out the half-width ``<movement>-fast`` variants."""
     root = Path(str(importlib.resources.files("artstyle") / "pretrained"))
     if not root.is_dir():
         return {}
-    return {p.name: p for p in sorted(root.iterdir()) if is_model_folder(p)}
+    return {p.name: p for p in sorted(root.iterdir())
+            if is_model_folder(p) and (fast or not p.name.endswith(FAST_SUFFIX))}
 
 
 def expand_model_refs(refs: Iterable[str | Path]) -> list[Path]:

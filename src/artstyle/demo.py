@@ -45,7 +45,7 @@ def run_demo(out: Path, device: torch.device, steps: int = 60, progress: Progres
              use_shipped: bool = True) -> Path:
     """Write ``out/sheet.png`` (the sample photo beside each stylization) and return its path."""
     photo = open_image(sample_photo_path())
-    shipped = shipped_models() if use_shipped else {}
+    shipped = shipped_models(fast=False) if use_shipped else {}
     if shipped:
         stylizers = [Stylizer.from_pretrained(folder, device) for folder in shipped.values()]
         for stylizer in stylizers:

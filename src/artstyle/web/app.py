@@ -56,7 +56,7 @@ class HTTPError(Exception):
 
 def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> list[Entry]:
     """Every movement of every model (shipped models when ``refs`` is empty), by unique id."""
-    folders = expand_model_refs(refs) if refs else list(shipped_models().values())
+    folders = expand_model_refs(refs) if refs else list(shipped_models(fast=False).values())
     if not folders:
         raise ArtstyleError("no models to serve: give --model (a folder written by 'artstyle train')")
     entries: list[Entry] = []
