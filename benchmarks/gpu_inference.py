@@ -49,10 +49,10 @@ def main() -> None:
     folder = expand_model_refs([args.model])[0]
     exact = Stylizer.from_pretrained(folder, device, precision="fp32")
     fast = Stylizer.from_pretrained(folder, device, precision="bf16")
-    compiled = Stylizer.from_pretrained(folder, device, precision="bf16")
-    compiled.model = torch.compile(compiled.model)  # type: ignore[assignment]
     variants = {"fp32 eager": exact, "bf16 channels_last": fast}
     if not args.no_compile:
+        compiled = Stylizer.from_pretrained(folder, device, precision="bf16")
+        compiled.model = torch.compile(compiled.model)  # type: ignore[assignment]
         variants["bf16 channels_last compiled"] = compiled
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):

@@ -10,7 +10,7 @@ Both use the Johnson network, the Oxford VGG-19 and artstyle's losses. Images pe
 steps after the first --warmup (data loading included: that is where the naive loop loses), and
 the seconds each loop needs before its first step (loading, decoding, targets; artstyle's run is
 repeated once first, so its style target comes from the cache, as on any second run).
-Meant for a CUDA GPU; ``--device cpu --steps 2 --size 64`` checks the script anywhere.
+Meant for a CUDA GPU; ``--device cpu --steps 6 --warmup 2 --size 64`` checks the script anywhere.
 
     python benchmarks/gpu_train.py --paintings PAINTINGS_DIR --photos PHOTOS_DIR --movement baroque
 """
@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--large-batch", type=int, default=16)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if not 0 < args.warmup < args.steps:
+        parser.error(f"--warmup must be between 0 and --steps ({args.steps}), exclusive")
     device = torch.device(args.device)
     config = RunConfig(data=DataConfig(image_size=args.size, preview_photos=1),
                        train=TrainConfig(steps=args.steps, checkpoint_every=10 ** 9, preview_every=10 ** 9))

@@ -40,6 +40,12 @@ def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) 
     assert fast.label() == "ember"
     for photo in (_photo(53, 37), _photo(64, 48), _photo(53, 37)):  # sizes not a multiple of 4; a compiled size reused
         assert _psnr(fast(photo), exact(photo)) > 40
+    assert len(fast._compiled) == 2
+    batch = np.concatenate([to_array(_photo(40, 32)), to_array(_photo(40, 32).transpose(Image.Transpose.ROTATE_180))])
+    out = fast.stylize_array(batch)
+    assert out.shape == batch.shape and np.abs(out[0] - out[1]).mean() > 0.01
+    with pytest.raises(ValueError, match="expected"):
+        fast.stylize_array(batch[0])
     assert fast(_photo(90, 60), size=45).size == (45, 30)
     exact_fp32 = fastpath.OpenVinoStylizer(folder, precision="fp32", cache_dir=tmp_path)
     assert _psnr(exact_fp32(_photo(53, 37)), exact(_photo(53, 37))) > 60
@@ -84,9 +90,28 @@ def test_cli_picks_the_engine(trained_run: Path, tmp_path: Path, capsys: pytest.
     assert _stylize([str(photo), "-m", model, "-o", out, "--device", "cpu"], capsys)["engine"] == ["openvino"]
     monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: True)  # PyTorch would look for the GPU
     assert _stylize([str(photo), "-m", model, "-o", out], capsys)["engine"] == ["torch"]
-    assert main(["stylize", str(photo), "-m", model, "-o", out, "--overwrite", "--engine", "openvino",
-                 "--preserve-color"]) == 2
-    assert "drop --movement" in capsys.readouterr().err
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    monkeypatch.setattr(fastpath, "openvino_available", lambda: False)  # e.g. installed without artstyle[fast]
+    assert _stylize([str(photo), "-m", model, "-o", out], capsys)["engine"] == ["torch"]
+    for extra, message in [(["--preserve-color"], "drop --movement"), (["--device", "cuda"], "runs on the CPU"),
+                           (["-m", str(trained_run)], "holds 2 models")]:
+        assert main(["stylize", str(photo), "-m", model, "-o", out, "--overwrite", "--engine", "openvino",
+                     *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_engine_openvino_refuses_what_it_cannot_run(trained_run: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "photo.png"
+    _photo(50, 40).save(photo)
+    onnx_file = tmp_path / "ember.onnx"
+    onnx_file.write_bytes(fastpath.cached_onnx(trained_run / "ember", tmp_path).read_bytes())
+    config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True)
+    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
+    for model, message in [(onnx_file, "takes a model folder"), (tmp_path / "joint", "joint model")]:
+        assert main(["stylize", str(photo), "-m", str(model), "-o", str(tmp_path / "out.png"),
+                     "--engine", "openvino"]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, tmp_path: Path,
@@ -95,13 +120,23 @@ def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, 
     import artstyle.image
 
     monkeypatch.setattr(artstyle.image, "AUTO_TILE_PIXELS", 50 * 40 - 1)
+    monkeypatch.setattr(artstyle.image, "DEFAULT_TILE", 32)
     monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    tiled: list[tuple[int, ...]] = []
+    original = Stylizer.stylize_tiled
+
+    def spy(self: Stylizer, image: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        tiled.append(tuple(image.shape))
+        return original(self, image, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Stylizer, "stylize_tiled", spy)
     small, large = tmp_path / "in" / "small.png", tmp_path / "in" / "large.png"
     small.parent.mkdir()
     _photo(40, 30).save(small)
     _photo(50, 40).save(large)
     summary = _stylize([str(small.parent), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out")], capsys)
     assert summary["engine"] == ["openvino", "torch"] and len(summary["written"]) == 2  # type: ignore[arg-type]
+    assert tiled == [(1, 3, 40, 50)]  # only the large one, in tiles
 
 
 def test_a_stylize_run_never_starts_pytorch(trained_run: Path, tmp_path: Path) -> None:

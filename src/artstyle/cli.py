@@ -455,10 +455,10 @@ class _Painter:
         return self.torch
 
     def __call__(self, image: Any) -> Any:
-        from .image import AUTO_TILE_PIXELS, resize_max
+        from .image import bounded_size, tile_for
 
         a = self.args
-        if self.openvino is not None and (a.tile == 0 or _pixels(resize_max(image, a.size)) <= AUTO_TILE_PIXELS):
+        if self.openvino is not None and not tile_for(bounded_size(image.size, a.size), a.tile):
             self.used.add("openvino")
             return self.openvino(image, size=a.size)
         self.used.add("torch")
@@ -466,11 +466,8 @@ class _Painter:
                                       preserve_color=a.preserve_color, tile=a.tile)
 
     def engines_used(self) -> list[str]:
+        """The engines that painted at least one image, for the --json summary."""
         return sorted(self.used)
-
-
-def _pixels(image: Any) -> int:
-    return int(image.width * image.height)
 
 
 def _wants_openvino(args: argparse.Namespace, folder: Path) -> bool:
@@ -481,17 +478,24 @@ def _wants_openvino(args: argparse.Namespace, folder: Path) -> bool:
     if args.engine == "torch":
         return False
     plain = args.movement is None and args.strength == 1.0 and not args.preserve_color and not args.tile
-    one_movement = folder.suffix != ".onnx" and not read_model_config(folder)["model"].get("conditional", False)
+    exported = folder.suffix == ".onnx"
+    joint = not exported and read_model_config(folder)["model"].get("conditional", False)
     if args.engine == "openvino":
-        if not (plain and one_movement):
-            raise UsageError("--engine openvino paints one-movement model folders whole, at full strength: "
-                             "drop --movement, --strength, --preserve-color and --tile, or use --engine torch")
+        if exported:
+            raise UsageError(f"--engine openvino takes a model folder (it makes its own export), not {folder.name}; "
+                             "give the folder, or use --engine torch to run the .onnx file with ONNX Runtime")
+        if joint:
+            raise UsageError(f"{folder} is a joint model: the OpenVINO engine runs one-movement models; "
+                             "use --engine torch")
+        if not plain:
+            raise UsageError("--engine openvino paints whole images at full strength: drop --movement, "
+                             "--strength, --preserve-color and --tile, or use --engine torch")
         if args.device not in ("auto", "cpu"):
             raise UsageError(f"--engine openvino runs on the CPU, not --device {args.device}; "
                              "use --engine torch for other devices")
         return True
     on_cpu = args.device == "cpu" or (args.device == "auto" and not gpu_may_exist())
-    return plain and one_movement and on_cpu and openvino_available()
+    return plain and not exported and not joint and on_cpu and openvino_available()
 
 
 def cmd_sheet(args: argparse.Namespace) -> int:
@@ -618,6 +622,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sheet_path = out / f"{stylizer.name}_sheet.png"
         save_image(sheet, sheet_path)
         report["models"].append({"model": stylizer.name, "folder": str(folder), "sheet": str(sheet_path),
+                                 "precision": str(stylizer.dtype).removeprefix("torch."),
                                  "scores": [s.as_dict() for s in scores]})
         for s in scores:
             log.info("%-16s %-18s style %.3f  content %.3f  %.3f s/image", stylizer.name, s.movement,

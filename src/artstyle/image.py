@@ -119,13 +119,29 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
     return from_array(tensor.detach().float().cpu().numpy())
 
 
+def bounded_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk so the longest side is at most ``max_side`` px, keeping the aspect ratio."""
+    if max_side is None or max(size) <= max_side:
+        return size
+    scale = max_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 def resize_max(image: Image.Image, max_side: int | None) -> Image.Image:
     """Shrink so the longest side is at most ``max_side`` px, keeping the aspect ratio."""
-    if max_side is None or max(image.size) <= max_side:
-        return image
-    scale = max_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    size = bounded_size(image.size, max_side)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def tile_for(size: tuple[int, int], tile: int | None) -> int:
+    """The tile side (px) to paint an image of ``size`` (width, height) with; 0 paints it whole.
+
+    ``tile`` as the user gave it (0: never tile), or None: tiles of ``DEFAULT_TILE`` px for images
+    over ``AUTO_TILE_PIXELS``, which bounds memory.
+    """
+    if tile is not None:
+        return tile
+    return DEFAULT_TILE if size[0] * size[1] > AUTO_TILE_PIXELS else 0
 
 
 def resize_to(image: Image.Image, longest: int) -> Image.Image:
