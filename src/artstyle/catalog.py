@@ -30,11 +30,13 @@ def default_cache_dir() -> Path:
 
 
 def is_model_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a published model (model.safetensors + config.json)."""
     folder = Path(folder)
     return (folder / MODEL_FILE).is_file() and (folder / CONFIG_FILE).is_file()
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
+    """A model folder's config.json, checked; raises ``ModelError`` saying what is wrong."""
     folder = Path(folder)
     if not folder.exists():
         raise ModelError(f"{folder}: no such model folder")
