@@ -6,13 +6,14 @@ import math
 import pytest
 import torch
 
-from artstyle.catalog import shipped_models
+from artstyle.catalog import read_model_config, shipped_models
 from artstyle.demo import sample_photo_path
 from artstyle.image import open_image, resize_max, to_tensor
 from artstyle.stylize import Stylizer
 
 MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism", "realism", "renaissance", "romanticism",
              "post_impressionism"]
+FAST = [f"{m}-fast" for m in MOVEMENTS]  # the half-width variants
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +21,21 @@ def outputs() -> dict[str, torch.Tensor]:
     """The sample photo (256 px) painted by every shipped movement."""
     photo = to_tensor(resize_max(open_image(sample_photo_path()), 256))
     result = {"photo": photo}
-    for folder in shipped_models().values():
+    for name, folder in shipped_models().items():
         stylizer = Stylizer.from_pretrained(folder)
         for movement in (stylizer.movements if stylizer.conditional else [None]):
-            result[stylizer.label(movement)] = stylizer.stylize_tensor(photo, movement)
+            result[name if movement is None else movement] = stylizer.stylize_tensor(photo, movement)
     return result
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
     return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[0]
+
+
+def _edges(y: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude of a (H, W) image, (H - 1, W - 1)."""
+    dx, dy = y[:-1, 1:] - y[:-1, :-1], y[1:, :-1] - y[:-1, :-1]
+    return (dx.pow(2) + dy.pow(2)).sqrt()
 
 
 def _nyquist_share(y: torch.Tensor) -> float:
@@ -45,11 +52,17 @@ def test_the_checkerboard_measure_sees_a_faint_checkerboard() -> None:
     assert _nyquist_share(y + 0.01 * pattern) > 0.002  # +-2.5 grey levels of checkerboard
 
 
-def test_every_main_movement_ships() -> None:
-    assert set(MOVEMENTS) <= set(shipped_models())
+def test_every_main_movement_ships_in_full_and_half_width() -> None:
+    assert set(MOVEMENTS + FAST) <= set(shipped_models())
+    assert set(shipped_models(fast=False)) == set(shipped_models()) - set(FAST)
+    for movement in MOVEMENTS:
+        full = read_model_config(shipped_models()[movement])["model"]
+        fast = read_model_config(shipped_models()[f"{movement}-fast"])["model"]
+        assert fast["movements"] == full["movements"] == [movement]
+        assert 2 * fast["channels"] == full["channels"]
 
 
-@pytest.mark.parametrize("movement", MOVEMENTS)
+@pytest.mark.parametrize("movement", MOVEMENTS + FAST)
 def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor], movement: str) -> None:
     photo, out = outputs["photo"], outputs[movement]
     assert out.shape == photo.shape
@@ -59,10 +72,11 @@ def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor
     low = torch.quantile(_luma(out).flatten(), 0.02)
     high = torch.quantile(_luma(out).flatten(), 0.98)
     assert high - low > 0.35
-    # the photo is still recognisable: coarse structure correlates with the original's
-    a = torch.nn.functional.avg_pool2d(_luma(out)[None, None], 8).flatten()
-    b = torch.nn.functional.avg_pool2d(_luma(photo)[None, None], 8).flatten()
-    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.5
+    # the photo is still recognisable: where its edges are (8 px blocks) correlates with the
+    # original's. Edges, not brightness: a movement may remap tones (expressionism darkens a bright sky)
+    a = torch.nn.functional.avg_pool2d(_edges(_luma(out))[None, None], 8).flatten()
+    b = torch.nn.functional.avg_pool2d(_edges(_luma(photo))[None, None], 8).flatten()
+    assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.7  # the mirrored photo scores 0.62, noise 0.04
     # no frame along the borders
     y = _luma(out)
     for edge, inner in [(y[:3], y[3:6]), (y[-3:], y[-6:-3]), (y[:, :3], y[:, 3:6]), (y[:, -3:], y[:, -6:-3])]:
@@ -72,8 +86,9 @@ def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor
 
 
 def test_movements_look_different(outputs: dict[str, torch.Tensor]) -> None:
-    for a, b in itertools.combinations(MOVEMENTS, 2):
-        assert (outputs[a] - outputs[b]).abs().mean() > 0.03, (a, b)
+    for models in (MOVEMENTS, FAST):
+        for a, b in itertools.combinations(models, 2):
+            assert (outputs[a] - outputs[b]).abs().mean() > 0.03, (a, b)
 
 
 @pytest.mark.parametrize("name", sorted(shipped_models()))

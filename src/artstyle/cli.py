@@ -662,7 +662,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for row in rows:
         paintings = sum(n or 0 for n in row["paintings"].values())
         joint = f" (joint: {', '.join(row['movements'])})" if len(row["movements"]) > 1 else ""
-        print(f"{row['name'] + joint:<20} {paintings:>4} paintings, {row['photos']} photos, "
+        print(f"{row['name'] + joint:<24} {paintings:>4} paintings, {row['photos']} photos, "
               f"{row['steps']} steps at {row['image_size']} px, width {row['channels']}, on {row['trained_on']}")
     return 0
 
