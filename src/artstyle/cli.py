@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "when it is installed, no GPU is in sight and the options need nothing else")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="number format of the network; auto: bf16 where the device computes it natively "
-                        "(CUDA, CPUs with AMX or AVX-512 BF16; within ~50 dB PSNR of fp32), else fp32")
+                        "(CUDA GPUs with bf16, CPUs with AMX or AVX-512 BF16; outputs 50 to 60 dB PSNR "
+                        "from fp32's), else fp32")
     _look_options(p)
     common(p)
 
@@ -439,7 +440,13 @@ class _Painter:
         if _wants_openvino(args, folder):
             from .fastpath import OpenVinoStylizer
 
-            self.openvino = OpenVinoStylizer(folder, args.precision)
+            try:
+                self.openvino = OpenVinoStylizer(folder, args.precision)
+            except (ArtstyleError, OSError) as err:
+                if args.engine == "openvino":
+                    raise
+                log.warning("the OpenVINO engine is unavailable (%s); using PyTorch", err)
+        if self.openvino is not None:
             self.label = self.openvino.label()
         else:
             self.label = self._torch_stylizer().label(self.movement)
