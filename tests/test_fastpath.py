@@ -150,3 +150,19 @@ def test_a_stylize_run_never_starts_pytorch(trained_run: Path, tmp_path: Path) -
               "assert code == 0, code; assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert Image.open(tmp_path / "out.png").size == (48, 40)
+
+
+def test_auto_falls_back_to_pytorch_when_openvino_cannot_start(trained_run: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "cache"))
+
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    monkeypatch.setattr(fastpath, "OpenVinoStylizer", broken)
+    photo = tmp_path / "photo.png"
+    _photo(50, 40).save(photo)
+    args = [str(photo), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out.png")]
+    assert _stylize(args, capsys)["engine"] == ["torch"]
+    assert main(["stylize", *args, "--overwrite", "--engine", "openvino"]) != 0
+    assert "Permission denied" in capsys.readouterr().err
