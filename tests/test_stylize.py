@@ -158,12 +158,54 @@ def test_tiled_matches_untiled(trained_run: Path) -> None:
     tiled = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=512)
     psnr = 10 * math.log10(1.0 / float((tiled - whole).pow(2).mean()))
     assert psnr > 35
-    assert all(m.mode == "normal" and m.stats is None for m in stylizer.model.modules()  # type: ignore[union-attr]
-               if isinstance(m, InstanceNorm))
+    # statistics from collages of full-resolution crops, when the image is larger than stats_side
+    # (how close on real photos: benchmarks/large_photo.py; here only that nothing breaks)
+    reduced = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=150)
+    assert 10 * math.log10(1.0 / float((reduced - whole).pow(2).mean())) > 20
+    assert all(m.mode == "normal" and m.stats is None and not m.recorded
+               for m in stylizer.model.modules() if isinstance(m, InstanceNorm))  # type: ignore[union-attr]
     # big images are tiled automatically; the result has the image's size
     assert stylizer(image, tile=100).size == (230, 170)
     with pytest.raises(UsageError, match="more than twice the overlap"):
         stylizer.stylize_tiled(x, tile=50, overlap=32)
+
+
+def test_collage_is_made_of_full_resolution_crops() -> None:
+    from artstyle.stylize import _cells, _collage
+
+    assert _cells(300, 128, 0) == [(0, 128), (128, 256), (256, 300)]
+    assert _cells(300, 128, 64) == [(0, 64), (64, 192), (192, 300)]
+    image = torch.rand(1, 3, 400, 600)
+    collage = _collage(image, 0.5, 64, (32, 0))
+    assert collage.shape == (1, 3, 200, 300)
+    block = collage[:, :, 32:96, 64:128]  # a full cell: the 64 px crop around the matching point (128, 192)
+    torch.testing.assert_close(block, image[:, :, 96:160, 160:224], rtol=0, atol=0)
+
+
+def test_collage_statistics_keep_fine_detail() -> None:
+    """The first layer's statistics from a collage match the full image's; a downscaled copy's do not."""
+    from artstyle.catalog import shipped_models
+    from artstyle.models.layers import InstanceNorm
+    from artstyle.stylize import _collage
+
+    stylizer = Stylizer.from_pretrained(shipped_models()["baroque"], precision="fp32")
+    model = stylizer.model
+    assert isinstance(model, torch.nn.Module)
+    first = next(m for m in model.modules() if isinstance(m, InstanceNorm))
+    texture = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))  # detail at every pixel
+
+    def first_layer_std(image: torch.Tensor) -> float:
+        first.mode, first.recorded = "record", []
+        with torch.inference_mode():
+            model(image)
+        first.mode = "normal"
+        return float(first.recorded[0][1].sqrt().mean())
+
+    full = first_layer_std(texture)
+    collage = first_layer_std(_collage(texture, 0.25, 32))
+    downscaled = first_layer_std(torch.nn.functional.interpolate(texture, scale_factor=0.25, mode="area"))
+    assert abs(collage - full) < 0.05 * full
+    assert abs(downscaled - full) > 0.3 * full
 
 
 def test_tile_layout() -> None:

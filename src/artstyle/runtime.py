@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
+import sys
 from collections.abc import Callable
 
 import torch
@@ -63,3 +65,25 @@ def autocast_factory(device: torch.device, precision: str) -> Callable[[], conte
     if precision == "fp32":
         return contextlib.nullcontext
     return functools.partial(torch.autocast, device_type=device.type, dtype=torch_dtype(precision))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free inside the process back to the system (glibc's ``malloc_trim``).
+
+    Passes of different sizes over large images leave glibc's heap fragmented, so the resident
+    size keeps growing though the memory is free (tiled painting of a 4000x3000 photo: 1.8 GiB
+    instead of 1.2). A no-op where it does not apply.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -38,11 +38,13 @@ class InstanceNorm(Styled):
         shape = (channels,) if movements == 1 else (movements, channels)
         self.weight = nn.Parameter(torch.ones(shape))
         self.bias = nn.Parameter(torch.zeros(shape))
-        # For tiled inference (see artstyle.stylize.stylize_tiled): "record" stores this layer's
-        # statistics of a whole (smaller) image; "frozen" normalises every tile with them, so
-        # tiles share one normalisation and no seams show.
+        # For tiled inference (see artstyle.stylize.stylize_tiled): "record" keeps this layer's
+        # statistics of each pass over a view of the whole image; freeze() pools them, and
+        # "frozen" normalises every tile with them, so tiles share one normalisation and no seams
+        # show.
         self.mode = "normal"
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.recorded: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
     def movements(self) -> int:
@@ -59,10 +61,21 @@ class InstanceNorm(Styled):
         if self.mode == "record":
             xf = x.float()
             self.stats = (xf.mean((2, 3), keepdim=True), xf.var((2, 3), unbiased=False, keepdim=True))
+            self.recorded.append(self.stats)
         if self.stats is None:
             raise RuntimeError("frozen instance norm without recorded statistics")
         mean, var = self.stats
         return ((x.float() - mean) * torch.rsqrt(var + 1e-5)).to(x.dtype)
+
+    def freeze(self) -> None:
+        """Normalise from now on with the pooled statistics of the recorded passes (equal weights)."""
+        if not self.recorded:
+            raise RuntimeError("freezing instance norm without recorded statistics")
+        means = torch.stack([m for m, _ in self.recorded])
+        squares = torch.stack([v + m * m for m, v in self.recorded])  # E[x^2] of each pass
+        mean = means.mean(0)
+        self.stats = (mean, (squares.mean(0) - mean * mean).clamp_min(0))
+        self.recorded, self.mode = [], "frozen"
 
     def _affine(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         if self.weight.dim() == 1:
