@@ -8,9 +8,9 @@
    it). Two pictures: --mosaic, four photos side by side at their own resolution (real detail at
    every pixel, as in a camera's photo), and --photo enlarged (smooth: the hard case, see below).
 
-Tiles share the instance-norm statistics of one pass over the picture downscaled to 1024 px. On
-an enlarged photo the downscaled copy has much more fine detail per pixel than the full-size
-picture, so its statistics differ most there.
+Tiles share instance-norm statistics taken from the whole picture at 1024 px. Taken from a plain
+downscaled copy, they drifted most on an enlarged photo, whose downscaled copy has far more fine
+detail per pixel than the picture itself; hence the collages of full-resolution crops.
 
     P=../shared/data/photos/gcompris_
     python benchmarks/large_photo.py --photo ${P}brandenburggate.jpg \\
