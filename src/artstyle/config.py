@@ -70,7 +70,7 @@ class TrainConfig:
     lr_step: int = 0  # steps between learning-rate drops; 0 = drop at 3/4 of the run
     lr_gamma: float = 0.3
     seed: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto = bf16 on CUDA, fp32 elsewhere
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto = bf16 where the device computes it natively
     checkpoint_every: int = 100
     preview_every: int = 100
     log_every: int = 10
