@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Apply a movement model to image files and/or folders of images.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--model", "-m", required=True, metavar="MODEL",
-                   help="a shipped model's name (see 'artstyle models'), or a model folder written by "
-                        "'artstyle train' (OUT/<movement>)")
+                   help="a shipped model's name (see 'artstyle models': baroque, or its half-width "
+                        "baroque-fast, ...), or a model folder written by 'artstyle train' (OUT/<movement>)")
     p.add_argument("-o", "--output", metavar="OUTPUT", default=None,
                    help="with one input file: the output file; otherwise a folder that receives "
                         "<input stem>.png for each input (default: stylized/)")
