@@ -17,7 +17,6 @@ PSNR of the output against fp32's. Writes the figures as JSON too.
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import time
@@ -28,6 +27,7 @@ import torch
 
 from artstyle.catalog import expand_model_refs
 from artstyle.fastpath import OpenVinoStylizer
+from artstyle.image import psnr
 from artstyle.stylize import Stylizer
 
 
@@ -57,10 +57,9 @@ def measure(folder: str, size: int, rounds: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for name in runs:
         med = statistics.median(times[name])
-        mse = float(np.mean((outputs[name] - outputs["torch fp32"]) ** 2))
-        psnr = math.inf if mse == 0 else 10 * math.log10(1 / mse)
         rows.append({"model": folder, "engine": name, "median_s": round(med, 3), "speedup": round(base / med, 2),
-                     "psnr_vs_fp32_db": round(psnr, 1), "runs": [round(t, 3) for t in times[name]]})
+                     "psnr_vs_fp32_db": round(psnr(outputs[name], outputs["torch fp32"]), 1),
+                     "runs": [round(t, 3) for t in times[name]]})
     return rows
 
 

@@ -10,7 +10,6 @@ script itself anywhere.
 import argparse
 import functools
 import json
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from collections.abc import Callable
 import torch
 
 from artstyle.catalog import expand_model_refs
+from artstyle.image import psnr
 from artstyle.stylize import Stylizer
 
 
@@ -62,11 +62,9 @@ def main() -> None:
             with torch.inference_mode():
                 seconds, out = timed(functools.partial(stylizer.stylize_tensor, x), device, args.rounds)
             reference = out if reference is None else reference
-            mse = float((out - reference).pow(2).mean())
-            psnr = math.inf if mse == 0 else 10 * math.log10(1 / mse)
             rows.append({"batch": batch, "variant": name, "ms_per_batch": round(1000 * seconds, 3),
                          "ms_per_image": round(1000 * seconds / batch, 3),
-                         "images_per_s": round(batch / seconds, 1), "psnr_vs_fp32_db": round(psnr, 1)})
+                         "images_per_s": round(batch / seconds, 1), "psnr_vs_fp32_db": round(psnr(out, reference), 1)})
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"{args.size}x{args.size}, {gpu}, torch {torch.__version__}, median of {args.rounds}")
     print(f"{'batch':>5}  {'variant':<30}{'ms/batch':>10}{'ms/img':>9}{'img/s':>9}{'PSNR dB':>9}")

@@ -20,7 +20,6 @@ detail per pixel than the picture itself; hence the collages of full-resolution 
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -33,7 +32,7 @@ from PIL import Image, ImageOps
 from whole_process import run
 
 from artstyle.catalog import expand_model_refs
-from artstyle.image import DEFAULT_TILE, to_tensor
+from artstyle.image import DEFAULT_TILE, psnr, to_tensor
 from artstyle.stylize import Stylizer
 
 
@@ -72,9 +71,8 @@ def main() -> None:
         image = to_tensor(picture)
         whole = stylizer.stylize_tensor(image, tile=0)
         tiled = stylizer.stylize_tensor(image, tile=args.tile)
-        mse = float((whole - tiled).pow(2).mean())
         comparisons.append({"picture": name, "size": args.both_ways, "tile": args.tile,
-                            "psnr_db": round(math.inf if mse == 0 else 10 * math.log10(1 / mse), 1)})
+                            "psnr_db": round(psnr(whole, tiled), 1)})
     print(f"model {args.model}, {torch.get_num_threads()} threads, precision {stylizer.dtype}")
     print(f"{'size':<12}{'mode':<10}{'wall s':>8}{'peak MiB':>10}")
     for row in rows:

@@ -1,7 +1,6 @@
 """The OpenVINO engine: same pictures as PyTorch, cached exports, and no PyTorch start-up."""
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from artstyle.checkpoint import save_model
 from artstyle.cli import main
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import UsageError
-from artstyle.image import to_array
+from artstyle.image import psnr, to_array
 from artstyle.models import build_model
 from artstyle.stylize import Stylizer
 
@@ -29,8 +28,7 @@ def _photo(width: int, height: int) -> Image.Image:
 
 
 def _psnr(a: Image.Image, b: Image.Image) -> float:
-    mse = float(np.mean((to_array(a) - to_array(b)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+    return psnr(to_array(a), to_array(b))
 
 
 def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) -> None:

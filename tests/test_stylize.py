@@ -1,4 +1,3 @@
-import math
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ from artstyle.catalog import expand_model_refs, plan_outputs
 from artstyle.checkpoint import save_model
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError, UsageError
-from artstyle.image import to_pil, to_tensor
+from artstyle.image import psnr, to_pil, to_tensor
 from artstyle.models import build_model
 from artstyle.stylize import Stylizer, make_sheet, parse_movement, transfer_luminance
 
@@ -147,8 +146,6 @@ def test_sheet_of_a_joint_model_shows_each_movement(joint: Stylizer) -> None:
 
 
 def test_tiled_matches_untiled(trained_run: Path) -> None:
-    import math
-
     from artstyle.models.layers import InstanceNorm
 
     stylizer = Stylizer.from_pretrained(trained_run / "ember")
@@ -156,12 +153,11 @@ def test_tiled_matches_untiled(trained_run: Path) -> None:
     x = to_tensor(image) * torch.linspace(0.5, 1.0, 230)  # not flat: texture for the network to paint
     whole = stylizer.stylize_tensor(x)
     tiled = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=512)
-    psnr = 10 * math.log10(1.0 / float((tiled - whole).pow(2).mean()))
-    assert psnr > 35
+    assert psnr(tiled, whole) > 35
     # statistics from collages of full-resolution crops, when the image is larger than stats_side
     # (how close on real photos: benchmarks/large_photo.py; here only that nothing breaks)
     reduced = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=150)
-    assert 10 * math.log10(1.0 / float((reduced - whole).pow(2).mean())) > 20
+    assert psnr(reduced, whole) > 20
     assert all(m.mode == "normal" and m.stats is None and not m.recorded
                for m in stylizer.model.modules() if isinstance(m, InstanceNorm))  # type: ignore[union-attr]
     # big images are tiled automatically; the result has the image's size
@@ -227,5 +223,4 @@ def test_bf16_joint_model_matches_fp32(tmp_path: Path) -> None:
     exact = Stylizer.from_pretrained(tmp_path / "joint", precision="fp32")
     x = torch.rand(2, 3, 48, 40)
     for movement in ("a", {"a": 0.3, "b": 0.7}):
-        mse = float((fast.stylize_tensor(x, movement) - exact.stylize_tensor(x, movement)).pow(2).mean())
-        assert 10 * math.log10(1 / mse) > 40
+        assert psnr(fast.stylize_tensor(x, movement), exact.stylize_tensor(x, movement)) > 40

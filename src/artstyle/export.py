@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from torch import nn
 
 from .checkpoint import load_model
 from .errors import ArtstyleError, ModelError
-from .image import atomic_write, open_image, resize_max, to_tensor
+from .image import atomic_write, open_image, psnr, resize_max, to_tensor
 from .stylize import Stylizer
 
 log = logging.getLogger(__name__)
@@ -47,26 +46,26 @@ def _require(module: str, extra: str = "onnx") -> Any:
 
 def export_onnx(folder: Path, output: Path, check_image: Path) -> ExportReport:
     """Export a model folder to ``output`` and compare ONNX Runtime with PyTorch on ``check_image``."""
-    data = onnx_bytes(folder)
-    atomic_write(output, lambda f: f.write(data))
     model, config = load_model(folder)
+    data = _graph_bytes(model, config)
+    atomic_write(output, lambda f: f.write(data))
     photo = to_tensor(resize_max(open_image(check_image), 512))
     movements = len(config["model"]["movements"])
     style = torch.eye(movements)[0] if config["model"].get("conditional", False) else None
     with torch.no_grad():
         expected = model(photo, style)
     got = load_onnx_stylizer(output).model(photo, style)
-    diff = (got - expected).abs()
-    mse = float(diff.pow(2).mean())
-    psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-    return ExportReport(output, float(diff.max()), psnr, len(data))
+    return ExportReport(output, float((got - expected).abs().max()), psnr(got, expected), len(data))
 
 
 def onnx_bytes(folder: Path) -> bytes:
     """A model folder as a checked ONNX graph (fp32; dynamic batch, height and width), its config.json
     inside as metadata."""
+    return _graph_bytes(*load_model(folder))
+
+
+def _graph_bytes(model: nn.Module, config: dict[str, Any]) -> bytes:
     onnx = _require("onnx")
-    model, config = load_model(folder)
     conditional = bool(config["model"].get("conditional", False))
     movements = len(config["model"]["movements"])
     example = torch.rand(1, 3, 66, 70)  # not a multiple of 4: the padding path is traced

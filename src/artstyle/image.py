@@ -6,12 +6,13 @@ Every image that enters artstyle goes through :func:`open_image`, so EXIF rotati
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
@@ -98,6 +99,13 @@ def from_array(arr: np.ndarray) -> Image.Image:
         arr = arr[0]
     pixels = np.rint(np.clip(arr, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(pixels.transpose(1, 2, 0)), "RGB")
+
+
+def psnr(a: Any, b: Any) -> float:
+    """Peak signal-to-noise ratio (dB) between two images with values in [0, 1]: numpy arrays or
+    tensors of the same shape; infinite for identical images."""
+    mse = float(((a - b) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:

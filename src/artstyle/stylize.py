@@ -199,7 +199,6 @@ class Stylizer:
         return out / total
 
 
-
 def _collage(image: torch.Tensor, scale: float, cell: int, offset: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """An image of the size of ``image`` scaled by ``scale``, made of full-resolution crops: each
     block of a grid of ``cell`` px (shifted by ``offset``, px) is the crop of the same size around
