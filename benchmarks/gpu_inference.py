@@ -1,38 +1,164 @@
 """GPU inference at 1024x1024: fp32 eager against bf16 + channels_last, eager and compiled.
 
 Milliseconds per image at batch 1 and batch 8 (median of --rounds, CUDA synchronised), and the
-PSNR of each output against fp32's. Meant for a CUDA GPU; ``--device cpu --size 64`` checks the
-script itself anywhere.
+PSNR of each output against exact fp32's (TF32 off; the timed fp32 row keeps PyTorch's default,
+TF32 convolutions, like the issue's baseline). Inputs are real photos cropped to the size when
+--photos is given, else noise. Besides the library's own path, variants that may become its
+defaults on CUDA:
 
-    python benchmarks/gpu_inference.py --json benchmarks/gpu_inference.json
+* other instance norms at inference (the library's per-image ``F.batch_norm`` was chosen on a CPU);
+* the first and last 9x9 convolutions widened from 3 to 8 channels with zeros, since tensor-core
+  kernels want channel counts that are multiples of 8;
+* the -fast (half-width) model.
+
+Ends with the CUDA kernels that take the most time in the library's path at the largest batch.
+Meant for a CUDA GPU; ``--device cpu --size 64 --no-compile`` checks the script itself anywhere.
+
+    python benchmarks/gpu_inference.py --photos PHOTOS_DIR --json gpu_inference.json
 """
 
 import argparse
-import functools
+import copy
 import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from artstyle.catalog import expand_model_refs
-from artstyle.image import psnr
+from artstyle.image import list_images, open_image, psnr, resize_short, to_tensor
+from artstyle.models import layers
+from artstyle.models.johnson import TransformerNet
 from artstyle.stylize import Stylizer
 
+Variant = Callable[[torch.Tensor], torch.Tensor]
 
-def timed(fn: Callable[[], torch.Tensor], device: torch.device, rounds: int) -> tuple[float, torch.Tensor]:
-    out = fn()  # warm-up (and compilation)
-    times = []
-    for _ in range(rounds):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+
+def var_mean_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                  eps: float = 1e-5) -> torch.Tensor:
+    """Instance norm from one fp32 statistics pass and one scale-and-shift pass, any layout."""
+    var, mean = torch.var_mean(x.float(), (2, 3), keepdim=True, correction=0)
+    scale = torch.rsqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight.float()[None, :, None, None]
+    shift = -mean * scale
+    if bias is not None:
+        shift = shift + bias.float()[None, :, None, None]
+    return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
+
+
+def torch_instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                        eps: float = 1e-5) -> torch.Tensor:
+    return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
+
+
+class PadChannels(nn.Module):
+    """A convolution whose input gets zero channels up to its (widened) weight's."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = self.conv.in_channels - x.shape[1]
+        x = torch.cat([x, x.new_zeros(x.shape[0], extra, *x.shape[2:])], 1)
+        return self.conv(x.contiguous(memory_format=torch.channels_last))
+
+
+class FirstChannels(nn.Sequential):
+    def __init__(self, conv: nn.Conv2d, keep: int) -> None:
+        super().__init__(conv)
+        self.keep = keep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x)[:, : self.keep]
+
+
+def widened(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
+    wide = nn.Conv2d(in_channels, out_channels, conv.kernel_size[0], conv.stride[0]).to(conv.weight)
+    assert conv.bias is not None and wide.bias is not None
+    with torch.no_grad():
+        wide.weight.zero_()
+        wide.bias.zero_()
+        wide.weight[: conv.out_channels, : conv.in_channels] = conv.weight
+        wide.bias[: conv.out_channels] = conv.bias
+    return wide.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+def widen_io(stylizer: Stylizer, channels: int = 8) -> Stylizer:
+    """A copy whose first and last 9x9 convolutions take and give ``channels`` (zeros beyond 3)."""
+    out = copy.copy(stylizer)
+    net = copy.deepcopy(stylizer.model)
+    assert isinstance(net, TransformerNet)
+    first, last = net.encoder[0][0], net.decoder[2]  # type: ignore[index]  # ConvLayers: (pad, conv)
+    assert isinstance(first, nn.Sequential) and isinstance(last, nn.Sequential)
+    first_conv, last_conv = first[1], last[1]
+    assert isinstance(first_conv, nn.Conv2d) and isinstance(last_conv, nn.Conv2d)
+    first[1] = PadChannels(widened(first_conv, channels, first_conv.out_channels))
+    last[1] = FirstChannels(widened(last_conv, last_conv.in_channels, channels), last_conv.out_channels)
+    out.model = net
+    return out
+
+
+def inputs(photos: Path | None, batch: int, size: int, device: torch.device) -> torch.Tensor:
+    if photos is None:
+        return torch.rand(batch, 3, size, size, device=device)
+    images = []
+    for path in list_images(photos)[:batch]:
+        image = resize_short(open_image(path), size)
+        left, top = (image.width - size) // 2, (image.height - size) // 2
+        images.append(to_tensor(image.crop((left, top, left + size, top + size))))
+    return torch.cat(images).to(device)
+
+
+def timed(fn: Variant, x: torch.Tensor, rounds: int) -> tuple[float, torch.Tensor]:
+    with torch.inference_mode():
+        out = fn(x)  # warm-up (and compilation, and cuDNN's tuning)
+        times = []
+        for _ in range(rounds):
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            out = fn(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
     return statistics.median(times), out.float()
+
+
+def with_norm(norm: Callable[..., torch.Tensor], stylizer: Stylizer) -> Variant:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        saved = layers.instance_norm
+        layers.instance_norm = norm
+        try:
+            return stylizer.stylize_tensor(x)
+        finally:
+            layers.instance_norm = saved
+    return run
+
+
+def compiled(stylizer: Stylizer) -> Variant:
+    out = copy.copy(stylizer)
+    out.model = torch.compile(stylizer.model)  # type: ignore[assignment]
+    return out.stylize_tensor
+
+
+def profile(fn: Variant, x: torch.Tensor, rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as run_profile
+
+    with torch.inference_mode():
+        fn(x)
+        torch.cuda.synchronize()
+        with run_profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                fn(x)
+            torch.cuda.synchronize()
+    return str(prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=70))
 
 
 def main() -> None:
@@ -42,38 +168,70 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--photos", type=Path, default=None, help="folder of photos to crop the inputs from")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
-    folder = expand_model_refs([args.model])[0]
-    exact = Stylizer.from_pretrained(folder, device, precision="fp32")
-    fast = Stylizer.from_pretrained(folder, device, precision="bf16")
-    variants = {"fp32 eager": exact, "bf16 channels_last": fast}
+    full, fast = expand_model_refs([args.model, f"{args.model}-fast"])
+
+    def load(folder: Path, precision: str) -> Stylizer:
+        return Stylizer.from_pretrained(folder, device, precision=precision)
+
+    exact = {"full": load(full, "fp32"), "fast": load(fast, "fp32")}
+    default = load(full, "bf16")
+    fast_bf16 = load(fast, "bf16")
+    variants: dict[str, tuple[str, Variant]] = {
+        "fp32 eager": ("full", exact["full"].stylize_tensor),
+        "bf16 channels_last": ("full", default.stylize_tensor),
+        "bf16 channels_last, var_mean norm": ("full", with_norm(var_mean_norm, default)),
+        "bf16 channels_last, F.instance_norm": ("full", with_norm(torch_instance_norm, default)),
+        "bf16 channels_last, 8-channel io": ("full", widen_io(default).stylize_tensor),
+        "bf16 channels_last, 8-ch io, var_mean": ("full", with_norm(var_mean_norm, widen_io(default))),
+        "-fast bf16 channels_last": ("fast", fast_bf16.stylize_tensor),
+    }
     if not args.no_compile:
-        compiled = Stylizer.from_pretrained(folder, device, precision="bf16")
-        compiled.model = torch.compile(compiled.model)  # type: ignore[assignment]
-        variants["bf16 channels_last compiled"] = compiled
+        variants["bf16 channels_last compiled"] = ("full", compiled(default))
+        variants["bf16 channels_last compiled, 8-ch io"] = ("full", compiled(widen_io(default)))
+        variants["-fast bf16 channels_last compiled"] = ("fast", compiled(fast_bf16))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: tune each convolution once
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
-        x = torch.rand(batch, 3, args.size, args.size, device=device)
-        reference = None
-        for name, stylizer in variants.items():
+        x = inputs(args.photos, batch, args.size, device)
+        references = {}
+        torch.backends.cudnn.allow_tf32 = False
+        for net, stylizer in exact.items():
             with torch.inference_mode():
-                seconds, out = timed(functools.partial(stylizer.stylize_tensor, x), device, args.rounds)
-            reference = out if reference is None else reference
+                references[net] = stylizer.stylize_tensor(x).float()
+        torch.backends.cudnn.allow_tf32 = True
+        for name, (net, fn) in variants.items():
+            try:
+                seconds, out = timed(fn, x, args.rounds)
+            except Exception as err:  # one failing variant must not lose the others' figures
+                print(f"{name} at batch {batch} failed: {type(err).__name__}: {err}")
+                continue
             rows.append({"batch": batch, "variant": name, "ms_per_batch": round(1000 * seconds, 3),
-                         "ms_per_image": round(1000 * seconds / batch, 3),
-                         "images_per_s": round(batch / seconds, 1), "psnr_vs_fp32_db": round(psnr(out, reference), 1)})
+                         "ms_per_image": round(1000 * seconds / batch, 3), "images_per_s": round(batch / seconds, 1),
+                         "psnr_vs_fp32_db": round(psnr(out, references[net]), 1)})
+            print(f"batch {batch}: {name}: {1000 * seconds / batch:.2f} ms/image", flush=True)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{args.size}x{args.size}, {gpu}, torch {torch.__version__}, median of {args.rounds}")
-    print(f"{'batch':>5}  {'variant':<30}{'ms/batch':>10}{'ms/img':>9}{'img/s':>9}{'PSNR dB':>9}")
+    print(f"{args.size}x{args.size}, {gpu}, torch {torch.__version__}, median of {args.rounds}, "
+          "cudnn.benchmark on; PSNR against exact fp32 (TF32 off) of the same network")
+    print(f"{'batch':>5}  {'variant':<40}{'ms/batch':>10}{'ms/img':>9}{'img/s':>9}{'PSNR dB':>9}")
     for r in rows:
-        print(f"{r['batch']:>5}  {r['variant']:<30}{r['ms_per_batch']:>10.2f}{r['ms_per_image']:>9.2f}"
+        print(f"{r['batch']:>5}  {r['variant']:<40}{r['ms_per_batch']:>10.2f}{r['ms_per_image']:>9.2f}"
               f"{r['images_per_s']:>9.1f}{r['psnr_vs_fp32_db']:>9.1f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": gpu, "torch": torch.__version__, "size": args.size, "rows": rows}, f, indent=2)
+    if device.type == "cuda":
+        batch = max(int(b) for b in args.batches.split(","))
+        print(f"\nCUDA kernels of the library's path (bf16 channels_last), batch {batch}, 3 runs:")
+        try:
+            print(profile(default.stylize_tensor, inputs(args.photos, batch, args.size, device)))
+        except Exception as err:
+            print(f"profile failed: {type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

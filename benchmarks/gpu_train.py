@@ -3,13 +3,15 @@
 * naive: the reference recipe (pytorch/examples fast_neural_style): fp32, eager, batch 4, 256 px,
   every photo decoded with PIL at every step by a DataLoader without workers;
 * artstyle: ``artstyle.train.train`` as ``artstyle train`` runs it: photos decoded once and kept in
-  memory, bf16 autocast (``--precision auto``), Gram targets computed once (cached), at batch 4
-  and at a larger batch.
+  memory, crops sent to the device as uint8, bf16 autocast (``--precision auto``), channels_last
+  tensors on CUDA, Gram targets computed once (cached); at batch 4, and at larger batches with
+  and without channels_last.
 
 Both use the Johnson network, the Oxford VGG-19 and artstyle's losses. Images per second over the
 steps after the first --warmup (data loading included: that is where the naive loop loses), and
-the seconds each loop needs before its first step (loading, decoding, targets; artstyle's run is
-repeated once first, so its style target comes from the cache, as on any second run).
+the seconds each loop needs before its first step (loading, decoding, targets; a short artstyle
+run first fills the style-target cache, so every measured run finds its target there, as on any
+second run).
 Meant for a CUDA GPU; ``--device cpu --steps 6 --warmup 2 --size 64`` checks the script anywhere.
 
     python benchmarks/gpu_train.py --paintings PAINTINGS_DIR --photos PHOTOS_DIR --movement baroque
@@ -101,12 +103,13 @@ def naive(args: argparse.Namespace, device: torch.device, config: RunConfig) -> 
     return rates(start, ends, 4, args.warmup)
 
 
-def ours(args: argparse.Namespace, device: torch.device, config: RunConfig, batch: int) -> tuple[float, float]:
+def ours(args: argparse.Namespace, device: torch.device, config: RunConfig, cache: Path, batch: int,
+         channels_last: bool | None = None) -> tuple[float, float]:
     config = replace(config, train=replace(config.train, batch_size=batch))
     with tempfile.TemporaryDirectory() as out:
         request = TrainRequest(paintings=args.paintings, photos=args.photos, out=Path(out), config=config,
-                               movements=(args.movement,), device=device, overwrite=True)
-        train(request)  # fills the style-target cache
+                               movements=(args.movement,), device=device, overwrite=True, cache_dir=cache,
+                               channels_last=channels_last)
         clocks: list[Clock] = []
 
         def progress(**kwargs: object) -> Clock:
@@ -135,16 +138,30 @@ def main() -> None:
     device = torch.device(args.device)
     config = RunConfig(data=DataConfig(image_size=args.size, preview_photos=1),
                        train=TrainConfig(steps=args.steps, checkpoint_every=10 ** 9, preview_every=10 ** 9))
+    cache = Path(tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as out:  # fills the style-target cache for every run below
+        train(TrainRequest(paintings=args.paintings, photos=args.photos, out=Path(out), device=device,
+                           config=replace(config, train=replace(config.train, steps=1)), movements=(args.movement,),
+                           cache_dir=cache))
+    large = args.large_batch
     loops = {"naive (fp32, batch 4, PIL decode per step)": lambda: naive(args, device, config),
-             "artstyle train, batch 4": lambda: ours(args, device, config, 4),
-             f"artstyle train, batch {args.large_batch}": lambda: ours(args, device, config, args.large_batch)}
+             "artstyle train, batch 4": lambda: ours(args, device, config, cache, 4),
+             f"artstyle train, batch {large}, contiguous": lambda: ours(args, device, config, cache, large, False),
+             f"artstyle train, batch {large}": lambda: ours(args, device, config, cache, large),
+             f"artstyle train, batch {2 * large}": lambda: ours(args, device, config, cache, 2 * large)}
     rows: list[dict[str, object]] = []
     for name, loop in loops.items():
-        rate, setup = loop()
+        try:
+            rate, setup = loop()
+        except Exception as err:  # one failing loop must not lose the others' figures
+            print(f"{name} failed: {type(err).__name__}: {err}")
+            continue
+        print(f"{name}: {rate:.1f} images/s", flush=True)
         rows.append({"loop": name, "images_per_s": round(rate, 1), "setup_s": round(setup, 1),
                      "speedup": round(rate / (float(rows[0]["images_per_s"]) if rows else rate), 2)})  # type: ignore[arg-type]
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"{args.size} px crops, {args.steps} steps ({args.warmup} warm-up), {device_name}, torch {torch.__version__}")
+    print(f"{args.size} px crops, {args.steps} steps ({args.warmup} warm-up), {device_name}, "
+          f"torch {torch.__version__}; artstyle: precision auto, channels_last on CUDA unless named")
     for row in rows:
         print(f"{row['loop']:<46}{row['images_per_s']:>9} img/s {row['speedup']:>6}x  setup {row['setup_s']} s")
     if args.json:

@@ -28,7 +28,7 @@ from .errors import TrainingError, TrainingInterrupted, UsageError
 from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
 from .losses import perceptual_losses
 from .models import build_model
-from .runtime import autocast_factory, resolve_precision
+from .runtime import autocast_factory, prefers_channels_last, resolve_precision
 from .targets import StyleTarget, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 
@@ -75,6 +75,7 @@ class TrainRequest:
     cache_dir: Path | None = None
     joint: bool = False  # one conditional network for all the movements, in OUT/<joint_name>
     joint_name: str = "joint"
+    channels_last: bool | None = None  # None: where it is faster (runtime.prefers_channels_last)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,14 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     single = {layer: t[0] for layer, t in stacked.items()}
 
     torch.manual_seed(tc.seed)
-    model = build_model(config.model).to(device)
+    channels_last = request.channels_last
+    if channels_last is None:
+        channels_last = prefers_channels_last(device, shared.precision)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every step has the same shapes: tune once, reuse
+    model = build_model(config.model).to(device, memory_format=memory_format)  # type: ignore[call-overload]
+    shared.vgg.to(memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
@@ -243,7 +251,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     last_good = step
     try:
         while step < tc.steps:
-            batch = crops.batch(tc.batch_size).to(device, non_blocking=True)
+            batch = crops.batch(tc.batch_size, device).contiguous(memory_format=memory_format)
             if conditional:
                 which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator).to(device)
                 style = torch.nn.functional.one_hot(which, len(movements)).float()
