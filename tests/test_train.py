@@ -111,8 +111,12 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
     assert [r["total"] for r in a["history"]] == [r["total"] for r in b["history"]]
 
 
+@pytest.mark.parametrize(("log_every", "checkpoint_every", "good"), [(1, 2, 2), (100, 3, 3)])
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset: tuple[Path, Path], tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch, log_every: int,
+                                                          checkpoint_every: int, good: int) -> None:
+    """Losses are checked on the device and read at logging and saving: the NaN of step 4 is
+    reported with its step however late it is read, and never reaches a checkpoint."""
     original = train_module.perceptual_losses
     calls = {"n": 0}
 
@@ -124,9 +128,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset: tuple[Path, 
         return parts
 
     monkeypatch.setattr(train_module, "perceptual_losses", nan_on_fourth)
-    with pytest.raises(TrainingError, match="loss became nan at step 4.*checkpoint \\(step 2\\)"):
-        train(_request(dataset, tmp_path / "run", steps=6))
-    assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
+    request = _request(dataset, tmp_path / "run", steps=6)
+    request = replace(request, config=replace(request.config, train=replace(
+        request.config.train, log_every=log_every, checkpoint_every=checkpoint_every, preview_every=100)))
+    with pytest.raises(TrainingError, match=f"loss became nan at step 4.*checkpoint \\(step {good}\\)"):
+        train(request)
+    state = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
+    assert state["step"] == good
+    assert all(torch.isfinite(p).all() for p in state["model"].values())
 
 
 def test_bad_photos_are_skipped(dataset: tuple[Path, Path], tmp_path: Path) -> None:

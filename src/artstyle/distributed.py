@@ -59,13 +59,14 @@ def gather(obj: Any) -> list[Any]:
     return out
 
 
-def any_not_finite(value: torch.Tensor) -> bool:
-    """True on every process when the value is NaN or infinite on any of them."""
-    flag = (~torch.isfinite(value.detach())).float().reshape(1)
-    if dist.is_initialized():
-        flag = flag.to(value.device)
-        dist.all_reduce(flag)
-    return bool(flag.item() > 0)
+def smallest_positive(value: int, device: torch.device) -> int:
+    """The smallest positive ``value`` over every process; 0 when none is positive."""
+    if not dist.is_initialized():
+        return value
+    big = torch.iinfo(torch.int64).max
+    flag = torch.tensor([value if value > 0 else big], dtype=torch.int64, device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return int(flag.item()) if flag.item() != big else 0
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

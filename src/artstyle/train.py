@@ -100,6 +100,36 @@ class Shared:
     precision: str
 
 
+class NonFinite:
+    """The first step whose loss was NaN or infinite, tracked on the device.
+
+    Checking a loss at every step makes the CPU wait for the GPU each time, so it cannot queue
+    the next step meanwhile; this records on the device and is read (``check``) only where the
+    loop waits anyway (logging) and before anything is saved.
+    """
+
+    def __init__(self, step: int, device: torch.device) -> None:
+        self.device = device
+        self.steps = torch.full((), step, dtype=torch.int64, device=device)  # steps done
+        self.step = torch.zeros((), dtype=torch.int64, device=device)  # 0: none yet
+        self.value = torch.zeros((), device=device)
+
+    def record(self, total: torch.Tensor) -> None:
+        self.steps += 1
+        value = total.detach().float()
+        hit = (self.step == 0) & ~torch.isfinite(value)
+        self.step = torch.where(hit, self.steps, self.step)
+        self.value = torch.where(hit, value, self.value)
+
+    def first(self) -> tuple[int, float] | None:
+        """(step, loss) of the earliest non-finite loss on any process, or None. Collective."""
+        local = int(self.step.item())
+        step = distributed.smallest_positive(local, self.device)
+        if not step:
+            return None
+        return step, float(self.value.item()) if local == step else float("nan")
+
+
 def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> list[TrainResult]:
     """Train every requested movement in turn (or all in one joint network); one result per model."""
     config = request.config
@@ -230,7 +260,19 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     # batch, and a resumed run must draw that batch again.
     sampler_state = crops.generator.get_state()
 
+    nonfinite = NonFinite(step, device)
+
+    def check_finite() -> None:
+        first = nonfinite.first()  # collective: every process calls it
+        if first is not None:
+            raise TrainingError(
+                f"{name}: the loss became {first[1]} at step {first[0]}; the last good "
+                f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
+                "and run again with --resume"
+            )
+
     def checkpoint() -> None:
+        check_finite()  # never save weights that a NaN has reached
         generators = distributed.gather(sampler_state)  # collective: every process calls it
         if distributed.is_main():
             save_checkpoint(checkpoint_path, {
@@ -261,12 +303,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             with autocast():
                 losses = compute_losses(trained, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
-            if distributed.any_not_finite(total):
-                raise TrainingError(
-                    f"{name}: the loss became {total.item()} at step {step + 1}; the last good "
-                    f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
-                    "and run again with --resume"
-                )
+            nonfinite.record(total)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
@@ -275,6 +312,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             sampler_state = crops.generator.get_state()
             bar.update(tc.batch_size)
             if step % tc.log_every == 0 or step == tc.steps or step == 1:
+                check_finite()
                 row = {"step": float(step), **{k: v.item() for k, v in losses.items()},
                        "lr": optimizer.param_groups[0]["lr"]}
                 history.append(row)
@@ -285,6 +323,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             if step % tc.checkpoint_every == 0 and step < tc.steps:
                 checkpoint()
                 last_good = step
+            if step % tc.preview_every == 0 and step < tc.steps:
+                check_finite()
             if step % tc.preview_every == 0 and step < tc.steps and distributed.is_main():
                 write_reports(folder, name, list(movements), model, shared, history, step, device)
                 model.train()
