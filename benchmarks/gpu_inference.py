@@ -6,7 +6,8 @@ TF32 convolutions, like the issue's baseline). Inputs are real photos cropped to
 --photos is given, else noise. Besides the library's own path, variants that may become its
 defaults on CUDA:
 
-* other instance norms at inference (the library's per-image ``F.batch_norm`` was chosen on a CPU);
+* other instance norms at inference (the library's per-image ``F.batch_norm`` was chosen on a CPU;
+  compiled networks take ``scale_shift_norm``);
 * the first and last 9x9 convolutions widened from 3 to 8 channels with zeros, since tensor-core
   kernels want channel counts that are multiples of 8;
 * the -fast (half-width) model.
@@ -34,22 +35,10 @@ from artstyle.catalog import expand_model_refs
 from artstyle.image import list_images, open_image, psnr, resize_short, to_tensor
 from artstyle.models import layers
 from artstyle.models.johnson import TransformerNet
+from artstyle.models.layers import scale_shift_norm
 from artstyle.stylize import Stylizer
 
 Variant = Callable[[torch.Tensor], torch.Tensor]
-
-
-def var_mean_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                  eps: float = 1e-5) -> torch.Tensor:
-    """Instance norm from one fp32 statistics pass and one scale-and-shift pass, any layout."""
-    var, mean = torch.var_mean(x.float(), (2, 3), keepdim=True, correction=0)
-    scale = torch.rsqrt(var + eps)
-    if weight is not None:
-        scale = scale * weight.float()[None, :, None, None]
-    shift = -mean * scale
-    if bias is not None:
-        shift = shift + bias.float()[None, :, None, None]
-    return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
 
 def torch_instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
@@ -163,7 +152,7 @@ def profile(fn: Variant, x: torch.Tensor, rows: int = 15) -> str:
     return str(prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=70))
 
 
-DEFAULT_VARIANTS = "fp32,bf16,compiled,compiled-var_mean,fast-compiled-var_mean"
+DEFAULT_VARIANTS = "fp32,bf16,compiled,fast-compiled,cudagraphs"
 
 
 def write_json(path: str, device: torch.device, size: int, rows: list[dict[str, object]]) -> None:
@@ -181,44 +170,40 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--photos", type=Path, default=None, help="folder of photos to crop the inputs from")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated keys (see the code's table)")
-    parser.add_argument("--profile", default="compiled-var_mean", help="the variant whose CUDA kernels are listed")
+    parser.add_argument("--profile", default="compiled", help="the variant whose CUDA kernels are listed")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
     full, fast = expand_model_refs([args.model, f"{args.model}-fast"])
 
-    def load(folder: Path, precision: str) -> Stylizer:
-        return Stylizer.from_pretrained(folder, device, precision=precision)
+    def load(folder: Path, precision: str, compile: bool = False) -> Stylizer:
+        return Stylizer.from_pretrained(folder, device, precision=precision, compile=compile)
 
     exact = {"full": load(full, "fp32"), "fast": load(fast, "fp32")}
     default = load(full, "bf16")
     fast_bf16 = load(fast, "bf16")
-    # key: (label, network, how to build it, batch sizes it runs at (None: all))
+    # key: (label, network, how to build it, batch sizes it runs at (None: all)). Compiled
+    # networks normalise with scale_shift_norm (see artstyle.models.layers.instance_norm).
     table: dict[str, tuple[str, str, Callable[[], Variant], set[int] | None]] = {
         "fp32": ("fp32 eager", "full", lambda: exact["full"].stylize_tensor, None),
         "bf16": ("bf16 channels_last", "full", lambda: default.stylize_tensor, None),
-        "bf16-var_mean": ("bf16 channels_last, var_mean norm", "full",
-                          lambda: with_norm(var_mean_norm, default), None),
+        "bf16-scale_shift": ("bf16 channels_last, scale_shift_norm", "full",
+                             lambda: with_norm(scale_shift_norm, default), None),
         "bf16-instance_norm": ("bf16 channels_last, F.instance_norm", "full",
                                lambda: with_norm(torch_instance_norm, default), None),
         "bf16-8ch": ("bf16 channels_last, 8-channel io", "full", lambda: widen_io(default).stylize_tensor, None),
-        "bf16-8ch-var_mean": ("bf16 channels_last, 8-ch io, var_mean", "full",
-                              lambda: with_norm(var_mean_norm, widen_io(default)), None),
         "fast-bf16": ("-fast bf16 channels_last", "fast", lambda: fast_bf16.stylize_tensor, None),
-        "compiled": ("bf16 channels_last compiled", "full", lambda: compiled(default).stylize_tensor, None),
+        "compiled": ("bf16 channels_last compiled", "full",
+                     lambda: load(full, "bf16", compile=True).stylize_tensor, None),
         "compiled-8ch": ("bf16 channels_last compiled, 8-ch io", "full",
                          lambda: compiled(widen_io(default)).stylize_tensor, None),
-        "compiled-var_mean": ("bf16 channels_last compiled, var_mean", "full",
-                              lambda: with_norm(var_mean_norm, compiled(default)), None),
-        "fast-compiled": ("-fast bf16 channels_last compiled", "fast", lambda: compiled(fast_bf16).stylize_tensor,
-                          None),
-        "fast-compiled-var_mean": ("-fast bf16 channels_last compiled, var_mean", "fast",
-                                   lambda: with_norm(var_mean_norm, compiled(fast_bf16)), None),
+        "fast-compiled": ("-fast bf16 channels_last compiled", "fast",
+                          lambda: load(fast, "bf16", compile=True).stylize_tensor, None),
         # CUDA graphs save the launch costs, which matter at batch 1; autotuning takes minutes to compile
-        "cudagraphs-var_mean": ("bf16 channels_last compiled + CUDA graphs, var_mean", "full",
-                                lambda: with_norm(var_mean_norm, compiled(default, "reduce-overhead")), {1}),
-        "autotune-var_mean": ("bf16 channels_last max-autotune, var_mean", "full",
-                              lambda: with_norm(var_mean_norm, compiled(default, "max-autotune-no-cudagraphs")), {8}),
+        "cudagraphs": ("bf16 channels_last compiled + CUDA graphs", "full",
+                       lambda: compiled(default, "reduce-overhead").stylize_tensor, {1}),
+        "autotune": ("bf16 channels_last max-autotune", "full",
+                     lambda: compiled(default, "max-autotune-no-cudagraphs").stylize_tensor, {8}),
     }
     unknown = set(args.variants.split(",")) - set(table)
     if unknown:

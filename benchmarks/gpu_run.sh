@@ -38,7 +38,7 @@ log="$OUT/log.txt"  # everything printed; the device tool brings back at most 8 
 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/artstyle-site .carry/wheels/*.whl
 export PYTHONPATH="/tmp/artstyle-site:$PWD/src" PYTHONUNBUFFERED=1
 if [ "${QUICK:-0}" = 1 ]; then
-    inference=(--size 64 --rounds 2 --variants fp32,bf16,bf16-var_mean,bf16-8ch,fast-bf16,compiled-var_mean)
+    inference=(--size 64 --rounds 2 --variants fp32,bf16,bf16-scale_shift,bf16-8ch,fast-bf16,compiled,cudagraphs)
     train=(--steps 6 --warmup 2 --size 64 --large-batch 8)
     model=(--steps 4 --image-size 64 --style-size 64)
 else

@@ -5,7 +5,7 @@ from torch import nn
 from artstyle.config import ModelConfig
 from artstyle.errors import ModelError
 from artstyle.models import TransformerNet, build_model
-from artstyle.models.layers import InstanceNorm
+from artstyle.models.layers import InstanceNorm, scale_shift_norm
 
 
 @pytest.mark.parametrize("h,w", [(32, 32), (37, 53), (20, 64)])
@@ -58,6 +58,20 @@ def test_single_movement_norm_equals_torch_instance_norm() -> None:
     with torch.no_grad():  # inference: per-image batch norm, also on channels_last tensors
         torch.testing.assert_close(norm(x), reference(x))
         torch.testing.assert_close(norm(x.contiguous(memory_format=torch.channels_last)), reference(x))
+
+
+def test_scale_shift_norm_equals_torch_instance_norm() -> None:
+    """The form compiled inference uses, in both layouts and in bf16."""
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(2, 4, 5, 6) * 3 + 1, torch.rand(4) + 0.5, torch.randn(4)
+    reference = torch.nn.functional.instance_norm(x, weight=weight, bias=bias)
+    torch.testing.assert_close(scale_shift_norm(x, weight, bias), reference)
+    torch.testing.assert_close(scale_shift_norm(x.contiguous(memory_format=torch.channels_last), weight, bias),
+                               reference)
+    torch.testing.assert_close(scale_shift_norm(x), torch.nn.functional.instance_norm(x))
+    half = scale_shift_norm(x.bfloat16(), weight, bias)
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), reference, atol=0.05, rtol=0.02)
 
 
 def test_conditional_network_picks_and_blends_movements() -> None:

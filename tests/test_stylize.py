@@ -224,3 +224,15 @@ def test_bf16_joint_model_matches_fp32(tmp_path: Path) -> None:
     x = torch.rand(2, 3, 48, 40)
     for movement in ("a", {"a": 0.3, "b": 0.7}):
         assert psnr(fast.stylize_tensor(x, movement), exact.stylize_tensor(x, movement)) > 40
+
+
+def test_compiled_network_matches_eager(tmp_path: Path) -> None:
+    """``compile=True`` (torch.compile, which takes the fused instance norm) paints what eager does."""
+    torch.manual_seed(0)
+    config = ModelConfig(channels=8, residual_blocks=1)
+    save_model(tmp_path / "m", build_model(config), {"name": "m", "model": to_dict(config)})
+    eager = Stylizer.from_pretrained(tmp_path / "m", precision="fp32")
+    compiled = Stylizer.from_pretrained(tmp_path / "m", precision="fp32", compile=True)
+    assert compiled.model is not eager.model and type(compiled.model).__name__ == "OptimizedModule"
+    x = torch.rand(2, 3, 32, 40)
+    assert psnr(compiled.stylize_tensor(x), eager.stylize_tensor(x)) > 60

@@ -52,6 +52,20 @@ def test_output_keeps_rate_frames_size_and_audio(clip: Path, trained_run: Path, 
         assert sum(1 for _ in result.decode(video=0)) == 16
 
 
+def test_every_batch_has_one_shape(clip: Path, trained_run: Path, tmp_path: Path) -> None:
+    """The last, shorter batch is padded, so a compiled network compiles once."""
+    shapes = []
+
+    class Spy(Stylizer):
+        def stylize_tensor(self, images, *args, **kwargs):  # type: ignore[no-untyped-def]
+            shapes.append(tuple(images.shape))
+            return super().stylize_tensor(images, *args, **kwargs)
+
+    spy = Spy.from_pretrained(trained_run / "ember")
+    report = stylize_video(clip, tmp_path / "out.mp4", spy, batch_size=5)
+    assert report.frames == 16 and len(shapes) == 4 and set(shapes) == {(5, 3, 50, 70)}
+
+
 def test_smoothing_reduces_flicker(clip: Path, trained_run: Path, tmp_path: Path) -> None:
     stylizer = Stylizer.from_pretrained(trained_run / "lagoon")
     plain = stylize_video(clip, tmp_path / "plain.mp4", stylizer)

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reduce flicker, 0..1: blend with the previous output frame where the input did "
                         "not move (0 = off; try 0.5)")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="frames stylized at once")
+    p.add_argument("--compile", action="store_true",
+                   help="compile the network (torch.compile, bf16) before the first frames: about 25 s, "
+                        "then about 3x faster on an H200 at 1024 px; for long videos on a CUDA GPU")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _look_options(p)
     common(p)
@@ -530,15 +533,17 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_stylizer(path: Path, device: Any, precision: str = "auto") -> Any:
+def _load_stylizer(path: Path, device: Any, precision: str = "auto", compile: bool = False) -> Any:
     """A Stylizer for a model folder, or for an exported .onnx file (run by ONNX Runtime, on the CPU)."""
     if path.suffix == ".onnx":
+        if compile:
+            raise UsageError("--compile applies to PyTorch models; give the model folder, not the .onnx file")
         from .export import load_onnx_stylizer
 
         return load_onnx_stylizer(path)
     from .stylize import Stylizer
 
-    return Stylizer.from_pretrained(path, device, precision)
+    return Stylizer.from_pretrained(path, device, precision, compile)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -571,7 +576,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     folders = expand_model_refs([args.model])
     if len(folders) != 1:
         raise UsageError(f"--model {args.model} holds {len(folders)} models; pick one")
-    stylizer = _load_stylizer(folders[0], resolve_device(args.device))
+    stylizer = _load_stylizer(folders[0], resolve_device(args.device), compile=args.compile)
     movement = parse_movement(args.movement)
     stylizer.style_weights(movement)
     bar = _progress_factory(args)(total=frame_count(source) or None, desc=f"video ({stylizer.label(movement)})",

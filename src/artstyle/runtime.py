@@ -60,12 +60,6 @@ def torch_dtype(precision: str) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def prefers_channels_last(device: torch.device, precision: str) -> bool:
-    """Whether training runs on channels_last tensors: on CUDA in bf16 or fp16, whose tensor-core
-    convolutions take that layout (contiguous tensors pay a transpose around every convolution)."""
-    return device.type == "cuda" and precision in ("bf16", "fp16")
-
-
 def autocast_factory(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager[object]]:
     """A zero-argument function returning the autocast context for ``precision`` (fp32: none)."""
     if precision == "fp32":

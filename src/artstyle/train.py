@@ -28,7 +28,7 @@ from .errors import TrainingError, TrainingInterrupted, UsageError
 from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
 from .losses import perceptual_losses
 from .models import build_model
-from .runtime import autocast_factory, prefers_channels_last, resolve_precision
+from .runtime import autocast_factory, resolve_precision
 from .targets import StyleTarget, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 
@@ -75,7 +75,9 @@ class TrainRequest:
     cache_dir: Path | None = None
     joint: bool = False  # one conditional network for all the movements, in OUT/<joint_name>
     joint_name: str = "joint"
-    channels_last: bool | None = None  # None: where it is faster (runtime.prefers_channels_last)
+    # channels_last tensors, the layout of tensor-core convolutions; measured 2% slower on an H200
+    # (440 against 450 images/s at batch 16), so off: a setting for benchmarks/gpu_train.py
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,10 +222,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     single = {layer: t[0] for layer, t in stacked.items()}
 
     torch.manual_seed(tc.seed)
-    channels_last = request.channels_last
-    if channels_last is None:
-        channels_last = prefers_channels_last(device, shared.precision)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if request.channels_last else torch.contiguous_format
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # every step has the same shapes: tune once, reuse
     model = build_model(config.model).to(device, memory_format=memory_format)  # type: ignore[call-overload]

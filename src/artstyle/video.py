@@ -138,7 +138,10 @@ def _transcode(src: Any, dst: Any, in_video: Any, in_audio: Any, out_video: Any,
             return
         arrays = [f.to_ndarray(format="rgb24", width=size[0], height=size[1]) for f in pending]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255)
-        outs = stylizer.stylize_tensor(batch, movement, strength, preserve_color)
+        n = len(batch)
+        # the last batch is padded to the same shape, so a compiled network does not compile again
+        full = torch.cat([batch, batch[-1:].expand(batch_size - n, -1, -1, -1)]) if n < batch_size else batch
+        outs = stylizer.stylize_tensor(full, movement, strength, preserve_color)[:n]
         for frame, x, y in zip(pending, batch, outs, strict=True):
             if smoother is not None:
                 y = smoother(x, y)
