@@ -94,3 +94,17 @@ def test_video_command(clip: Path, trained_run: Path, tmp_path: Path) -> None:
     text.write_text("not a video")
     assert main(["video", str(text), "-o", str(tmp_path / "y.mp4"), "--model", str(trained_run / "ember"), "-q"]) == 2
     assert not (tmp_path / "y.mp4").exists()
+
+
+def test_video_command_compiles(clip: Path, trained_run: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "compiled.mp4"
+    argv = ["video", str(clip), "-o", str(out), "--model", str(trained_run / "ember"), "--compile", "--batch-size",
+            "5", "-q"]
+    assert main(argv) == 0
+    with av.open(str(out)) as result:
+        assert sum(1 for _ in result.decode(video=0)) == 16
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")  # refused before it is read
+    assert main(["video", str(clip), "-o", str(tmp_path / "z.mp4"), "--model", str(onnx), "--compile", "-q"]) == 2
+    assert "--compile applies to PyTorch models" in capsys.readouterr().err

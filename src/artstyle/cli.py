@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "joint models, --movement, --strength, --preserve-color, tiles. auto: openvino "
                         "when it is installed, no GPU is in sight and the options need nothing else")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="number format of the network; auto: bf16 where the device computes it natively "
-                        "(CUDA GPUs with bf16, CPUs with AMX or AVX-512 BF16; outputs 50 to 60 dB PSNR "
-                        "from fp32's), else fp32")
+                   help="number format of the network; auto: bf16 on CPUs with AMX or AVX-512 BF16 "
+                        "(outputs 50 to 60 dB PSNR from fp32's), else fp32 (on CUDA GPUs too: there "
+                        "bf16 pays only in a compiled network, as 'artstyle video --compile' runs it)")
     _look_options(p)
     common(p)
 
@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "not move (0 = off; try 0.5)")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="frames stylized at once")
     p.add_argument("--compile", action="store_true",
-                   help="compile the network (torch.compile, bf16) before the first frames: about 25 s, "
+                   help="compile the network (torch.compile, bf16) before the first frames: about 30 s, "
                         "then about 3x faster on an H200 at 1024 px; for long videos on a CUDA GPU")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _look_options(p)

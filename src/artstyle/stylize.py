@@ -43,7 +43,7 @@ class Stylizer:
         from fp32's; CUDA GPUs with bf16 when compiled); ``fp32`` keeps full precision. An exported
         (ONNX) network always runs as exported.
 
-        ``compile``: ``torch.compile`` the network, once per input shape (about 25 s each on an
+        ``compile``: ``torch.compile`` the network, once per input shape (about 30 s each on an
         H200): worth it for many images of one size, such as a video's frames. On an H200, at
         1024x1024: 3.05 ms per image at batch 8 and 3.75 at batch 1, against 8.6 and 8.9 ms
         uncompiled in fp32; uncompiled bf16 was slower there (11 ms), hence fp32 for ``auto`` on
