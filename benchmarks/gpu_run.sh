@@ -57,7 +57,7 @@ step() {  # step SECONDS NAME COMMAND...
 (command -v nvidia-smi >/dev/null && nvidia-smi; "$PYTHON" -c "import torch; print('torch', torch.__version__)") \
     >> "$log" 2>&1 || true
 if [[ $checks == *" train "* ]]; then
-    step 170 "training throughput" "$PYTHON" benchmarks/gpu_train.py --device "$DEVICE" "${train[@]}" \
+    step 240 "training throughput" "$PYTHON" benchmarks/gpu_train.py --device "$DEVICE" "${train[@]}" \
         --paintings .carry/data/paintings --photos .carry/data/photos --json "$OUT/gpu_train.json"
 fi
 if [[ $checks == *" model "* ]]; then  # a whole movement model from a cold start (new process, empty cache)

@@ -5,7 +5,8 @@
 * artstyle: ``artstyle.train.train`` as ``artstyle train`` runs it: photos decoded once and kept in
   memory, crops sent to the device as uint8 from pinned memory, bf16 autocast (``--precision
   auto``), Gram targets computed once (cached), no wait for the GPU between steps; at batch 4,
-  and at larger batches, one of them also with channels_last tensors.
+  and at larger batches, one of them also with channels_last tensors and compiled (the compile
+  time falls in its setup seconds).
 
 Both use the Johnson network, the Oxford VGG-19 and artstyle's losses. Images per second over the
 steps after the first --warmup (data loading included: that is where the naive loop loses), and
@@ -104,12 +105,12 @@ def naive(args: argparse.Namespace, device: torch.device, config: RunConfig) -> 
 
 
 def ours(args: argparse.Namespace, device: torch.device, config: RunConfig, cache: Path, batch: int,
-         channels_last: bool = False) -> tuple[float, float]:
+         channels_last: bool = False, compile: bool = False) -> tuple[float, float]:
     config = replace(config, train=replace(config.train, batch_size=batch))
     with tempfile.TemporaryDirectory() as out:
         request = TrainRequest(paintings=args.paintings, photos=args.photos, out=Path(out), config=config,
                                movements=(args.movement,), device=device, overwrite=True, cache_dir=cache,
-                               channels_last=channels_last)
+                               channels_last=channels_last, compile=compile)
         clocks: list[Clock] = []
 
         def progress(**kwargs: object) -> Clock:
@@ -148,7 +149,10 @@ def main() -> None:
              "artstyle train, batch 4": lambda: ours(args, device, config, cache, 4),
              f"artstyle train, batch {large}": lambda: ours(args, device, config, cache, large),
              f"artstyle train, batch {large}, channels_last": lambda: ours(args, device, config, cache, large, True),
-             f"artstyle train, batch {2 * large}": lambda: ours(args, device, config, cache, 2 * large)}
+             f"artstyle train, batch {2 * large}": lambda: ours(args, device, config, cache, 2 * large),
+             f"artstyle train, batch {large}, compiled": lambda: ours(args, device, config, cache, large,
+                                                                      compile=True)}
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     rows: list[dict[str, object]] = []
     for name, loop in loops.items():
         try:
@@ -156,17 +160,16 @@ def main() -> None:
         except Exception as err:  # one failing loop must not lose the others' figures
             print(f"{name} failed: {type(err).__name__}: {err}")
             continue
-        print(f"{name}: {rate:.1f} images/s", flush=True)
+        print(f"{name}: {rate:.1f} images/s, setup {setup:.1f} s", flush=True)
         rows.append({"loop": name, "images_per_s": round(rate, 1), "setup_s": round(setup, 1),
                      "speedup": round(rate / (float(rows[0]["images_per_s"]) if rows else rate), 2)})  # type: ignore[arg-type]
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        if args.json:  # after every loop: a run stopped at its time limit keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump({"device": device_name, "torch": torch.__version__, "rows": rows}, f, indent=2)
     print(f"{args.size} px crops, {args.steps} steps ({args.warmup} warm-up), {device_name}, "
           f"torch {torch.__version__}; artstyle: precision auto")
     for row in rows:
         print(f"{row['loop']:<46}{row['images_per_s']:>9} img/s {row['speedup']:>6}x  setup {row['setup_s']} s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": device_name, "torch": torch.__version__, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -192,3 +192,17 @@ def test_channels_last_training_matches_contiguous(dataset: tuple[Path, Path], t
     photo = torch.rand(1, 3, 48, 48)
     with torch.no_grad():  # about 34 dB; a run with another seed: about 16 dB
         assert psnr(model_cl(photo), model(photo)) > 28
+
+
+def test_compiled_training_matches_eager(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    """``compile=True`` (torch.compile of the losses and their backward pass) takes the same steps.
+
+    About 50 s here, nearly all of it compiling.
+    """
+    runs = {}
+    for compile in (False, True):
+        out = tmp_path / str(compile)
+        train(_request(dataset, out, steps=2, compile=compile))
+        runs[compile] = [float(r["total"]) for r in csv.DictReader((out / "ember" / "losses.csv").open())]
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-4)
+    assert runs[True][1] == pytest.approx(runs[False][1], rel=2e-2)

@@ -78,6 +78,10 @@ class TrainRequest:
     # channels_last tensors, the layout of tensor-core convolutions; measured 2% slower on an H200
     # (440 against 450 images/s at batch 16), so off: a setting for benchmarks/gpu_train.py
     channels_last: bool = False
+    # torch.compile the loss computation (network, loss network, losses) and its backward pass:
+    # fewer, fused kernels for a loop that waits on the CPU; about a minute to compile. Not yet
+    # measured on a GPU: a setting for benchmarks/gpu_train.py
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
 
     autocast = autocast_factory(device, shared.precision)
     trained = distributed.wrap(model, device)  # the loss network stays outside DDP: it is frozen
+    losses_of = torch.compile(compute_losses) if request.compile else compute_losses
     model.train()
     bar = progress(total=tc.steps * tc.batch_size, desc=name, unit="img",
                    initial=step * tc.batch_size)
@@ -300,7 +305,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             else:
                 style, grams = None, single  # one target for every sample; the loss broadcasts it
             with autocast():
-                losses = compute_losses(trained, shared.vgg, batch, style, grams, config.loss)
+                losses = losses_of(trained, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
             nonfinite.record(total)
             optimizer.zero_grad(set_to_none=True)
