@@ -80,19 +80,24 @@ def widened(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
     return wide.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
-def widen_io(stylizer: Stylizer, channels: int = 8) -> Stylizer:
-    """A copy whose first and last 9x9 convolutions take and give ``channels`` (zeros beyond 3)."""
+def replace_io_convs(stylizer: Stylizer, first: Callable[[nn.Conv2d], nn.Module],
+                     last: Callable[[nn.Conv2d], nn.Module]) -> Stylizer:
+    """A copy of ``stylizer`` whose first and last (9x9) convolutions are ``first(conv)`` and ``last(conv)``."""
     out = copy.copy(stylizer)
     net = copy.deepcopy(stylizer.model)
     assert isinstance(net, TransformerNet)
-    first, last = net.encoder[0][0], net.decoder[2]  # type: ignore[index]  # ConvLayers: (pad, conv)
-    assert isinstance(first, nn.Sequential) and isinstance(last, nn.Sequential)
-    first_conv, last_conv = first[1], last[1]
-    assert isinstance(first_conv, nn.Conv2d) and isinstance(last_conv, nn.Conv2d)
-    first[1] = PadChannels(widened(first_conv, channels, first_conv.out_channels))
-    last[1] = FirstChannels(widened(last_conv, last_conv.in_channels, channels), last_conv.out_channels)
+    layers = net.encoder[0][0], net.decoder[2]  # type: ignore[index]  # ConvLayers: (pad, conv)
+    for layer, make in zip(layers, (first, last), strict=True):
+        assert isinstance(layer, nn.Sequential) and isinstance(layer[1], nn.Conv2d)
+        layer[1] = make(layer[1])
     out.model = net
     return out
+
+
+def widen_io(stylizer: Stylizer, channels: int = 8) -> Stylizer:
+    """A copy whose first and last 9x9 convolutions take and give ``channels`` (zeros beyond 3)."""
+    return replace_io_convs(stylizer, lambda conv: PadChannels(widened(conv, channels, conv.out_channels)),
+                            lambda conv: FirstChannels(widened(conv, conv.in_channels, channels), conv.out_channels))
 
 
 class PatchConv(nn.Module):
@@ -149,16 +154,7 @@ class ShiftSumConv(nn.Module):
 
 def patch_io(stylizer: Stylizer) -> Stylizer:
     """A copy whose first 9x9 convolution is a PatchConv and whose last is a ShiftSumConv."""
-    out = copy.copy(stylizer)
-    net = copy.deepcopy(stylizer.model)
-    assert isinstance(net, TransformerNet)
-    first, last = net.encoder[0][0], net.decoder[2]  # type: ignore[index]  # ConvLayers: (pad, conv)
-    assert isinstance(first, nn.Sequential) and isinstance(last, nn.Sequential)
-    first_conv, last_conv = first[1], last[1]
-    assert isinstance(first_conv, nn.Conv2d) and isinstance(last_conv, nn.Conv2d)
-    first[1], last[1] = PatchConv(first_conv), ShiftSumConv(last_conv)
-    out.model = net
-    return out
+    return replace_io_convs(stylizer, PatchConv, ShiftSumConv)
 
 
 def inputs(photos: Path | None, batch: int, size: int, device: torch.device) -> torch.Tensor:
