@@ -174,7 +174,7 @@ def test_joint_network_learns_each_movement(dataset: tuple[Path, Path], tmp_path
 
 
 def test_channels_last_training_matches_contiguous(dataset: tuple[Path, Path], tmp_path: Path) -> None:
-    """The layout CUDA training uses (channels_last) computes the same steps as the contiguous one.
+    """Training on channels_last tensors (a benchmark setting) takes the same steps as on contiguous ones.
 
     The first step's losses agree exactly; later ones drift a little, as Adam's first updates are
     about lr * sign(gradient), so rounding differences in near-zero gradients move weights.

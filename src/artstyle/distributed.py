@@ -64,9 +64,10 @@ def smallest_positive(value: int, device: torch.device) -> int:
     if not dist.is_initialized():
         return value
     big = torch.iinfo(torch.int64).max
-    flag = torch.tensor([value if value > 0 else big], dtype=torch.int64, device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return int(flag.item()) if flag.item() != big else 0
+    values = torch.tensor([value if value > 0 else big], dtype=torch.int64, device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MIN)
+    smallest = int(values.item())
+    return 0 if smallest == big else smallest
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -79,8 +79,8 @@ class TrainRequest:
     # (440 against 450 images/s at batch 16), so off: a setting for benchmarks/gpu_train.py
     channels_last: bool = False
     # torch.compile the loss computation (network, loss network, losses) and its backward pass:
-    # fewer, fused kernels for a loop that waits on the CPU; about a minute to compile. Not yet
-    # measured on a GPU: a setting for benchmarks/gpu_train.py
+    # fewer, fused kernels for a loop bound by the CPU's kernel launches; about a minute to
+    # compile. Not yet measured on a GPU: a setting for benchmarks/gpu_train.py
     compile: bool = False
 
 
@@ -110,7 +110,7 @@ class NonFinite:
     """The first step whose loss was NaN or infinite, tracked on the device.
 
     Checking a loss at every step makes the CPU wait for the GPU each time, so it cannot queue
-    the next step meanwhile; this records on the device and is read (``check``) only where the
+    the next step meanwhile; this records on the device and is read (``first``) only where the
     loop waits anyway (logging) and before anything is saved.
     """
 
@@ -328,10 +328,10 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 checkpoint()
                 last_good = step
             if step % tc.preview_every == 0 and step < tc.steps:
-                check_finite()
-            if step % tc.preview_every == 0 and step < tc.steps and distributed.is_main():
-                write_reports(folder, name, list(movements), model, shared, history, step, device)
-                model.train()
+                check_finite()  # collective: every process calls it
+                if distributed.is_main():
+                    write_reports(folder, name, list(movements), model, shared, history, step, device)
+                    model.train()
     except KeyboardInterrupt:
         bar.close()
         checkpoint()
