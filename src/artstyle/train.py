@@ -299,7 +299,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
         while step < tc.steps:
             batch = crops.batch(tc.batch_size, device).contiguous(memory_format=memory_format)
             if conditional:
-                which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator).to(device)
+                which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator)
+                which = (which.pin_memory() if device.type == "cuda" else which).to(device, non_blocking=True)
                 style = torch.nn.functional.one_hot(which, len(movements)).float()
                 grams = {layer: t[which] for layer, t in stacked.items()}
             else:
