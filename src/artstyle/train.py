@@ -114,17 +114,17 @@ class NonFinite:
     loop waits anyway (logging) and before anything is saved.
     """
 
-    def __init__(self, step: int, device: torch.device) -> None:
+    def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.steps = torch.full((), step, dtype=torch.int64, device=device)  # steps done
         self.step = torch.zeros((), dtype=torch.int64, device=device)  # 0: none yet
         self.value = torch.zeros((), device=device)
 
-    def record(self, total: torch.Tensor) -> None:
-        self.steps += 1
+    def record(self, total: torch.Tensor, step: int) -> None:
+        """Note ``total``, the loss of step ``step`` (from 1); a Python number reaches the device
+        as a kernel argument, without a copy to wait for."""
         value = total.detach().float()
         hit = (self.step == 0) & ~torch.isfinite(value)
-        self.step = torch.where(hit, self.steps, self.step)
+        self.step = torch.where(hit, step, self.step)
         self.value = torch.where(hit, value, self.value)
 
     def first(self) -> tuple[int, float] | None:
@@ -263,7 +263,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     # batch, and a resumed run must draw that batch again.
     sampler_state = crops.generator.get_state()
 
-    nonfinite = NonFinite(step, device)
+    nonfinite = NonFinite(device)
 
     def check_finite() -> None:
         first = nonfinite.first()  # collective: every process calls it
@@ -308,7 +308,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             with autocast():
                 losses = losses_of(trained, shared.vgg, batch, style, grams, config.loss)
             total = losses["total"]
-            nonfinite.record(total)
+            nonfinite.record(total, step + 1)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
