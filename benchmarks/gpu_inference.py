@@ -30,10 +30,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from gpu_train import PhotoFolder
 from torch import nn
 
 from artstyle.catalog import expand_model_refs
-from artstyle.image import list_images, open_image, psnr, resize_short, to_tensor
+from artstyle.image import psnr
 from artstyle.models import layers
 from artstyle.models.johnson import TransformerNet
 from artstyle.models.layers import scale_shift_norm
@@ -160,12 +161,8 @@ def patch_io(stylizer: Stylizer) -> Stylizer:
 def inputs(photos: Path | None, batch: int, size: int, device: torch.device) -> torch.Tensor:
     if photos is None:
         return torch.rand(batch, 3, size, size, device=device)
-    images = []
-    for path in list_images(photos)[:batch]:
-        image = resize_short(open_image(path), size)
-        left, top = (image.width - size) // 2, (image.height - size) // 2
-        images.append(to_tensor(image.crop((left, top, left + size, top + size))))
-    return torch.cat(images).to(device)
+    folder = PhotoFolder(photos, size)  # centre crops, as the training benchmark's naive loop reads them
+    return torch.stack([folder[i] for i in range(min(batch, len(folder)))]).to(device)
 
 
 def timed(fn: Variant, x: torch.Tensor, rounds: int) -> tuple[float, torch.Tensor]:
