@@ -5,7 +5,8 @@ from torch import nn
 from artstyle.config import ModelConfig
 from artstyle.errors import ModelError
 from artstyle.models import TransformerNet, build_model
-from artstyle.models.layers import InstanceNorm, scale_shift_norm
+from artstyle.models.layers import ConvLayer, InstanceNorm, UpsampleConv, scale_shift_norm
+from artstyle.models.rewrite import BlockConv, SubPixelUpsampleConv, depth_to_space, rewrite_for_gpu, space_to_depth
 
 
 @pytest.mark.parametrize("h,w", [(32, 32), (37, 53), (20, 64)])
@@ -97,3 +98,54 @@ def test_conditional_network_picks_and_blends_movements() -> None:
     torch.testing.assert_close(half(x), joint(x, torch.tensor([0.5, 0.5])))
     with pytest.raises(ValueError, match="say which"):
         joint(x)
+
+
+def test_space_to_depth_layout() -> None:
+    x = torch.randn(2, 3, 8, 12)
+    blocks = space_to_depth(x, 4)
+    assert blocks.shape == (2, 48, 2, 3)
+    i, j, c, y, x_ = 1, 3, 2, 1, 2  # channel (i * r + j) * C + c holds pixel (r * y + i, r * x + j)
+    assert blocks[1, (i * 4 + j) * 3 + c, y, x_] == x[1, c, 4 * y + i, 4 * x_ + j]
+    assert torch.equal(depth_to_space(blocks, 4), x)
+
+
+@pytest.mark.parametrize("kernel,r", [(9, 4), (5, 2), (3, 2)])
+def test_block_conv_equals_padded_convolution(kernel: int, r: int) -> None:
+    torch.manual_seed(0)
+    layer = ConvLayer(3, 5, kernel).double()
+    x = torch.rand(2, 3, 4 * r, 6 * r, dtype=torch.double)
+    torch.testing.assert_close(BlockConv(layer[1], r)(x), layer(x), rtol=0, atol=1e-12)
+
+
+def test_block_conv_refuses_what_it_cannot_rewrite() -> None:
+    with pytest.raises(ValueError, match="stride-1"):
+        BlockConv(nn.Conv2d(3, 8, 9, stride=2))
+    with pytest.raises(ValueError, match="divisible by 3"):
+        BlockConv(nn.Conv2d(3, 8, 9), r=3)
+
+
+def test_sub_pixel_upsampling_equals_upsampling_then_convolution() -> None:
+    torch.manual_seed(0)
+    layer = UpsampleConv(6, 4).double().eval()
+    x = torch.rand(2, 6, 5, 7, dtype=torch.double)
+    torch.testing.assert_close(SubPixelUpsampleConv(layer)(x), layer(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("movements,h,w", [(1, 32, 40), (1, 37, 53), (3, 20, 28)])
+def test_gpu_rewrite_paints_what_the_network_paints(movements: int, h: int, w: int) -> None:
+    """Every layer rewritten, sizes not a multiple of 4, a conditional network: the same pictures."""
+    torch.manual_seed(0)
+    net = TransformerNet(channels=8, residual_blocks=2, movements=movements).double().eval()
+    for m in net.modules():
+        if isinstance(m, InstanceNorm):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 2)
+                m.bias.uniform_(-1, 1)
+    rewritten = rewrite_for_gpu(net)
+    assert sum(isinstance(m, BlockConv) for m in rewritten.modules()) == 2
+    assert sum(isinstance(m, SubPixelUpsampleConv) for m in rewritten.modules()) == 2
+    assert sum(isinstance(m, UpsampleConv) for m in net.modules()) == 2  # the original is left as it was
+    x = torch.rand(2, 3, h, w, dtype=torch.double)
+    style = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]], dtype=torch.double) if movements > 1 else None
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(x, style), net(x, style), rtol=0, atol=1e-12)

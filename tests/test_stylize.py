@@ -10,6 +10,7 @@ from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError, UsageError
 from artstyle.image import psnr, to_pil, to_tensor
 from artstyle.models import build_model
+from artstyle.models.rewrite import BlockConv
 from artstyle.stylize import Stylizer, make_sheet, parse_movement, transfer_luminance
 
 
@@ -227,12 +228,14 @@ def test_bf16_joint_model_matches_fp32(tmp_path: Path) -> None:
 
 
 def test_compiled_network_matches_eager(tmp_path: Path) -> None:
-    """``compile=True`` (torch.compile, which takes the fused instance norm) paints what eager does."""
+    """``compile=True`` (the GPU rewrite, then torch.compile, which takes the fused instance norm)
+    paints what eager does."""
     torch.manual_seed(0)
     config = ModelConfig(channels=8, residual_blocks=1)
     save_model(tmp_path / "m", build_model(config), {"name": "m", "model": to_dict(config)})
     eager = Stylizer.from_pretrained(tmp_path / "m", precision="fp32")
     compiled = Stylizer.from_pretrained(tmp_path / "m", precision="fp32", compile=True)
     assert compiled.model is not eager.model and type(compiled.model).__name__ == "OptimizedModule"
+    assert any(isinstance(m, BlockConv) for m in compiled.model.modules())  # rewritten for GPUs
     x = torch.rand(2, 3, 32, 40)
     assert psnr(compiled.stylize_tensor(x), eager.stylize_tensor(x)) > 60

@@ -18,7 +18,9 @@ from torch import nn
 from .checkpoint import load_model
 from .errors import UsageError
 from .image import DEFAULT_TILE, image_grid, resize_max, tile_for, to_pil, to_tensor
+from .models.johnson import TransformerNet
 from .models.layers import InstanceNorm
+from .models.rewrite import rewrite_for_gpu
 from .runtime import release_free_memory, resolve_precision, torch_dtype
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class Stylizer:
             if precision == "auto" and self.device.type == "cuda" and not compile:
                 resolved = "fp32"
             self.dtype = torch_dtype(resolved)
+            if compile and isinstance(model, TransformerNet):
+                model = rewrite_for_gpu(model)  # from the float32 weights, before any cast
             model = model.to(self.device, self.dtype).eval()
             if self.dtype != torch.float32:
                 model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
