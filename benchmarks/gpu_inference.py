@@ -9,8 +9,9 @@ defaults on CUDA:
 * other instance norms at inference (the library's per-image ``F.batch_norm`` was chosen on a CPU;
   compiled networks take ``scale_shift_norm``);
 * the first and last 9x9 convolutions widened from 3 to 8 channels with zeros, since tensor-core
-  kernels want channel counts that are multiples of 8, or rewritten as 1x1 convolutions over
-  shifted copies (``PatchConv``, ``ShiftSumConv``): those two took 45% of the compiled time;
+  kernels want channel counts that are multiples of 8 (those two took 45% of the compiled time);
+* the compiled network without the library's rewrite of those convolutions and of the
+  upsampling (``artstyle.models.rewrite``), or with only the first;
 * the -fast (half-width) model.
 
 ``--variants`` picks them by key (the table in ``main``). Ends with the CUDA kernels that take
@@ -34,10 +35,12 @@ from gpu_train import PhotoFolder
 from torch import nn
 
 from artstyle.catalog import expand_model_refs
+from artstyle.checkpoint import load_model
 from artstyle.image import psnr
 from artstyle.models import layers
 from artstyle.models.johnson import TransformerNet
 from artstyle.models.layers import scale_shift_norm
+from artstyle.models.rewrite import rewrite_for_gpu
 from artstyle.stylize import Stylizer
 
 Variant = Callable[[torch.Tensor], torch.Tensor]
@@ -101,63 +104,6 @@ def widen_io(stylizer: Stylizer, channels: int = 8) -> Stylizer:
                             lambda conv: FirstChannels(widened(conv, conv.in_channels, channels), conv.out_channels))
 
 
-class PatchConv(nn.Module):
-    """A KxK convolution with few input channels as one 1x1 convolution over its K*K shifted copies.
-
-    The copies form (N, K*K*C, H, W), a matrix product that suits tensor cores (K = 81*3 = 243 for
-    the first layer), where cuDNN runs the 3-channel 9x9 convolution without them.
-    """
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        out_ch, in_ch, k, _ = conv.weight.shape
-        self.k = k
-        weight = conv.weight.permute(0, 2, 3, 1).reshape(out_ch, k * k * in_ch, 1, 1)  # order (u, v, c)
-        self.conv = nn.Conv2d(k * k * in_ch, out_ch, 1).to(conv.weight)
-        assert conv.bias is not None and self.conv.bias is not None
-        with torch.no_grad():
-            self.conv.weight.copy_(weight)
-            self.conv.bias.copy_(conv.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[2] - self.k + 1, x.shape[3] - self.k + 1
-        shifted = [x[:, :, u: u + h, v: v + w] for u in range(self.k) for v in range(self.k)]
-        return self.conv(torch.cat(shifted, 1).contiguous(memory_format=torch.channels_last))
-
-
-class ShiftSumConv(nn.Module):
-    """A KxK convolution with few output channels as a 1x1 convolution to K*K*out channels (a
-    tensor-core matrix product) followed by the sum of its planes, each shifted by its tap."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        out_ch, in_ch, k, _ = conv.weight.shape
-        self.k, self.out_ch = k, out_ch
-        weight = conv.weight.permute(0, 2, 3, 1).reshape(out_ch * k * k, in_ch, 1, 1)  # order (o, u, v)
-        self.taps = nn.Conv2d(in_ch, out_ch * k * k, 1, bias=False).to(conv.weight)
-        with torch.no_grad():
-            self.taps.weight.copy_(weight)
-        assert conv.bias is not None
-        self.bias = nn.Parameter(conv.bias.detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.taps(x)
-        n, _, hp, wp = z.shape
-        h, w = hp - self.k + 1, wp - self.k + 1
-        z = z.view(n, self.out_ch, self.k * self.k, hp, wp) if z.is_contiguous() else \
-            z.contiguous().view(n, self.out_ch, self.k * self.k, hp, wp)
-        out = self.bias.to(z.dtype)[None, :, None, None].expand(n, -1, h, w)
-        for u in range(self.k):
-            for v in range(self.k):
-                out = out + z[:, :, u * self.k + v, u: u + h, v: v + w]
-        return out
-
-
-def patch_io(stylizer: Stylizer) -> Stylizer:
-    """A copy whose first 9x9 convolution is a PatchConv and whose last is a ShiftSumConv."""
-    return replace_io_convs(stylizer, PatchConv, ShiftSumConv)
-
-
 def inputs(photos: Path | None, batch: int, size: int, device: torch.device) -> torch.Tensor:
     if photos is None:
         return torch.rand(batch, 3, size, size, device=device)
@@ -191,10 +137,10 @@ def with_norm(norm: Callable[..., torch.Tensor], stylizer: Stylizer) -> Variant:
     return run
 
 
-def compiled(stylizer: Stylizer, mode: str | None = None) -> Stylizer:
+def compiled(stylizer: Stylizer, mode: str | None = None, options: dict[str, bool] | None = None) -> Stylizer:
     """A copy whose network is compiled (a static graph per input shape)."""
     out = copy.copy(stylizer)
-    out.model = torch.compile(stylizer.model, mode=mode, dynamic=False)  # type: ignore[assignment]
+    out.model = torch.compile(stylizer.model, mode=mode, options=options, dynamic=False)  # type: ignore[assignment, arg-type]
     return out
 
 
@@ -212,7 +158,8 @@ def profile(fn: Variant, x: torch.Tensor, rows: int = 15) -> str:
     return str(prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows, max_name_column_width=70))
 
 
-DEFAULT_VARIANTS = "fp32,bf16,compiled,compiled-patch,fast-compiled,cudagraphs"
+DEFAULT_VARIANTS = "compiled,compiled-plain,compiled-block,fast-compiled,cudagraphs,fp32,tuned,autotune"
+SLOW = {"tuned", "autotune"}  # minutes of tuning: after every other variant at every batch size
 
 
 def write_json(path: str, device: torch.device, size: int, rows: list[dict[str, object]]) -> None:
@@ -226,7 +173,7 @@ def main() -> None:
     parser.add_argument("--model", default="baroque")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--batches", default="8,1", help="batch 8 first: its target is the harder one")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--photos", type=Path, default=None, help="folder of photos to crop the inputs from")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated keys (see the code's table)")
@@ -238,6 +185,12 @@ def main() -> None:
 
     def load(folder: Path, precision: str, compile: bool = False) -> Stylizer:
         return Stylizer.from_pretrained(folder, device, precision=precision, compile=compile)
+
+    def rewritten(upsampling: bool = True) -> Stylizer:
+        """Uncompiled bf16, rewritten as ``compile=True`` rewrites it."""
+        model, config = load_model(full)
+        assert isinstance(model, TransformerNet)
+        return Stylizer(rewrite_for_gpu(model, upsampling), config, device, "bf16")
 
     exact = {"full": load(full, "fp32"), "fast": load(fast, "fp32")}
     default = load(full, "bf16")
@@ -253,19 +206,24 @@ def main() -> None:
                                lambda: with_norm(torch_instance_norm, default), None),
         "bf16-8ch": ("bf16 channels_last, 8-channel io", "full", lambda: widen_io(default).stylize_tensor, None),
         "fast-bf16": ("-fast bf16 channels_last", "fast", lambda: fast_bf16.stylize_tensor, None),
-        "compiled": ("bf16 channels_last compiled", "full",
+        "compiled": ("bf16 channels_last compiled (the library's)", "full",
                      lambda: load(full, "bf16", compile=True).stylize_tensor, None),
+        "compiled-plain": ("bf16 channels_last compiled, not rewritten", "full",
+                           lambda: compiled(default).stylize_tensor, None),
+        "compiled-block": ("bf16 channels_last compiled, 9x9 rewritten only", "full",
+                           lambda: compiled(rewritten(upsampling=False)).stylize_tensor, {8}),
         "compiled-8ch": ("bf16 channels_last compiled, 8-ch io", "full",
                          lambda: compiled(widen_io(default)).stylize_tensor, None),
-        "compiled-patch": ("bf16 channels_last compiled, 9x9 convolutions as 1x1", "full",
-                           lambda: compiled(patch_io(default)).stylize_tensor, None),
         "fast-compiled": ("-fast bf16 channels_last compiled", "fast",
                           lambda: load(fast, "bf16", compile=True).stylize_tensor, None),
-        # CUDA graphs save the launch costs, which matter at batch 1; autotuning takes minutes to compile
+        # CUDA graphs save the launch costs, which matter at batch 1. The tuned variants take
+        # minutes to compile, so they run after all the others (SLOW).
         "cudagraphs": ("bf16 channels_last compiled + CUDA graphs", "full",
-                       lambda: compiled(default, "reduce-overhead").stylize_tensor, {1}),
+                       lambda: compiled(rewritten(), "reduce-overhead").stylize_tensor, {1}),
+        "tuned": ("bf16 channels_last compiled, coordinate descent tuning", "full",
+                  lambda: compiled(rewritten(), options={"coordinate_descent_tuning": True}).stylize_tensor, None),
         "autotune": ("bf16 channels_last max-autotune", "full",
-                     lambda: compiled(default, "max-autotune-no-cudagraphs").stylize_tensor, {8}),
+                     lambda: compiled(rewritten(), "max-autotune-no-cudagraphs").stylize_tensor, {8}),
     }
     unknown = set(args.variants.split(",")) - set(table)
     if unknown:
@@ -274,32 +232,34 @@ def main() -> None:
     built: dict[str, Variant] = {}
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: tune each convolution once
+    batches = [int(b) for b in args.batches.split(",")]
+    jobs = [(batch, key) for slow in (False, True) for batch in batches for key, (*_, only) in variants.items()
+            if (key in SLOW) == slow and (only is None or batch in only)]
+    data: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
     rows = []
-    for batch in (int(b) for b in args.batches.split(",")):
-        x = inputs(args.photos, batch, args.size, device)
-        references = {}
-        torch.backends.cudnn.allow_tf32 = False
-        for net, stylizer in exact.items():
+    for batch, key in jobs:
+        name, net, build, _ = variants[key]
+        if batch not in data:
+            x = inputs(args.photos, batch, args.size, device)
+            torch.backends.cudnn.allow_tf32 = False
             with torch.inference_mode():
-                references[net] = stylizer.stylize_tensor(x).float()
-        torch.backends.cudnn.allow_tf32 = True
-        for key, (name, net, build, batches) in variants.items():
-            if batches is not None and batch not in batches:
-                continue
-            try:
-                if key not in built:
-                    built[key] = build()
-                seconds, out = timed(built[key], x, args.rounds)
-            except Exception as err:  # one failing variant must not lose the others' figures
-                print(f"{name} at batch {batch} failed: {type(err).__name__}: {err}")
-                continue
-            rows.append({"batch": batch, "variant": name, "ms_per_batch": round(1000 * seconds, 3),
-                         "ms_per_image": round(1000 * seconds / batch, 3), "images_per_s": round(batch / seconds, 1),
-                         "psnr_vs_fp32_db": round(psnr(out, references[net]), 1)})
-            print(f"batch {batch}: {name}: {1000 * seconds / batch:.2f} ms/image, "
-                  f"{rows[-1]['psnr_vs_fp32_db']} dB", flush=True)
-            if args.json:  # after every row: a run stopped at its time limit keeps what it measured
-                write_json(args.json, device, args.size, rows)
+                data[batch] = x, {n: stylizer.stylize_tensor(x).float() for n, stylizer in exact.items()}
+            torch.backends.cudnn.allow_tf32 = True
+        x, references = data[batch]
+        try:
+            if key not in built:
+                built[key] = build()
+            seconds, out = timed(built[key], x, args.rounds)
+        except Exception as err:  # one failing variant must not lose the others' figures
+            print(f"{name} at batch {batch} failed: {type(err).__name__}: {err}")
+            continue
+        rows.append({"batch": batch, "variant": name, "ms_per_batch": round(1000 * seconds, 3),
+                     "ms_per_image": round(1000 * seconds / batch, 3), "images_per_s": round(batch / seconds, 1),
+                     "psnr_vs_fp32_db": round(psnr(out, references[net]), 1)})
+        print(f"batch {batch}: {name}: {1000 * seconds / batch:.2f} ms/image, "
+              f"{rows[-1]['psnr_vs_fp32_db']} dB", flush=True)
+        if args.json:  # after every row: a run stopped at its time limit keeps what it measured
+            write_json(args.json, device, args.size, rows)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"{args.size}x{args.size}, {gpu}, torch {torch.__version__}, median of {args.rounds}, "
           "cudnn.benchmark on; PSNR against exact fp32 (TF32 off) of the same network")
@@ -308,7 +268,7 @@ def main() -> None:
         print(f"{r['batch']:>5}  {r['variant']:<56}{r['ms_per_batch']:>10.2f}{r['ms_per_image']:>9.2f}"
               f"{r['images_per_s']:>9.1f}{r['psnr_vs_fp32_db']:>9.1f}")
     if device.type == "cuda" and args.profile in built:
-        batch = max(int(b) for b in args.batches.split(","))
+        batch = max(batches)
         print(f"\nCUDA kernels of {variants[args.profile][0]}, batch {batch}, 3 runs:")
         try:
             print(profile(built[args.profile], inputs(args.photos, batch, args.size, device)))
