@@ -109,6 +109,17 @@ def test_train_through_the_cli(dataset: tuple[Path, Path], tmp_path: Path, capsy
     assert json.loads((out / "lagoon" / "config.json").read_text())["trained"]["steps"] == 3
 
 
+def test_train_compile_flag_reaches_the_request(dataset: tuple[Path, Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--compile`` is passed on to training (compiled training itself: test_train.py)."""
+    requests = []
+    monkeypatch.setattr("artstyle.train.train", lambda request, progress=None: requests.append(request) or [])
+    paintings, photos = dataset
+    for flags in ([], ["--compile"]):
+        assert main(["train", str(paintings), "--photos", str(photos), "--out", str(tmp_path), *flags, "-q"]) == 0
+    assert [r.compile for r in requests] == [False, True]
+
+
 def test_installed_command(trained_run: Path, tmp_path: Path) -> None:
     exe = shutil.which("artstyle", path=os.path.dirname(sys.executable)) or shutil.which("artstyle")
     assert exe, "the artstyle console script is not installed"
