@@ -45,15 +45,16 @@ class Stylizer:
         from fp32's; CUDA GPUs with bf16 when compiled); ``fp32`` keeps full precision. An exported
         (ONNX) network always runs as exported.
 
-        ``compile``: ``torch.compile`` the network, once per input shape (about 30 s each on an
-        H200): worth it for many images of one size, such as a video's frames. On an H200, at
-        1024x1024: 3.05 ms per image at batch 8 and 3.75 at batch 1, against 8.6 and 8.9 ms
-        uncompiled in fp32; uncompiled bf16 was slower there (11 ms), hence fp32 for ``auto`` on
-        CUDA without ``compile``.
+        ``compile``: rewrite the network's full-resolution layers for tensor cores
+        (:func:`~artstyle.models.rewrite.rewrite_for_gpu`, exact), then ``torch.compile`` it, once
+        per input shape (about 30 s each on an H200): worth it for many images of one size, such as
+        a video's frames. On an H200, at 1024x1024: 1.41 ms per image at batch 8 and 1.9 to 2.4 ms
+        at batch 1, against 8.6 and 8.8 ms uncompiled in fp32; uncompiled bf16 was slower there
+        (11 ms), hence fp32 for ``auto`` on CUDA without ``compile``.
 
-        The weights themselves are cast (``model`` is moved and cast in place), not autocast:
-        inference needs no fp32 master copy, and bf16 convolutions on channels_last tensors skip
-        autocast's conversions.
+        The weights themselves are cast (``model`` is moved and cast in place, or a rewritten copy
+        of it when compiled), not autocast: inference needs no fp32 master copy, and bf16
+        convolutions on channels_last tensors skip autocast's conversions.
         """
         self.device = torch.device(device)
         self.dtype = torch.float32
