@@ -1,4 +1,4 @@
-"""Exact rewrites of the Johnson network's full-resolution layers, for compiled GPU inference.
+"""Exact rewrites of the Johnson network's full-resolution layers, for compiled inference.
 
 On an H200 the two 9x9 convolutions (3 to 32 channels and back) took 45% of the compiled
 network's time: with three channels on one side cuDNN runs them without tensor cores. Both are
@@ -12,6 +12,9 @@ tensor is never written.
 
 Channels are grouped position-major (channel = (row, column, c)), so that in channels_last
 memory each pixel of a block is one contiguous run of channels.
+
+Compiled, the rewritten network took 1.41 ms per 1024x1024 image at batch 8 on an H200 against
+3.06 ms, and 0.54 s against 0.66 s at batch 1 on this project's 2-core CPU (benchmarks/README.md).
 """
 
 from __future__ import annotations
