@@ -84,3 +84,42 @@ def test_crops_are_reproducible_and_resumable() -> None:
     assert torch.equal(b.batch(4), second)
     with pytest.raises(DataError):
         PhotoCrops([], 32, seed=0)
+
+
+def test_a_movement_can_join_several_folders(tmp_path: Path) -> None:
+    from artstyle.data import movement_folders, parse_movement
+
+    for folder, count in (("abstract", 2), ("fauvism", 3), ("baroque", 1)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            (tmp_path / folder / f"{folder}{i}.jpg").write_bytes(b"x")
+    found = scan_movements(tmp_path)
+    wanted = ["modern_art=abstract+fauvism", "baroque"]
+    chosen = select_movements(found, wanted, 1)
+    assert list(chosen) == ["modern_art", "baroque"]
+    assert [p.name for p in chosen["modern_art"]] == ["abstract0.jpg", "abstract1.jpg", "fauvism0.jpg",
+                                                      "fauvism1.jpg", "fauvism2.jpg"]
+    assert movement_folders(tmp_path, wanted, list(chosen)) == {
+        "modern_art": [tmp_path / "abstract", tmp_path / "fauvism"], "baroque": [tmp_path / "baroque"]}
+    assert parse_movement(" x = a + b ") == ("x", ("a", "b"))
+    with pytest.raises(UsageError, match="unknown movement.*'cubsim'"):
+        select_movements(found, ["m=abstract+cubsim"], 1)
+    for bad in ("=abstract", "m=", "m=a++b"):
+        with pytest.raises(UsageError, match="NAME=FOLDER"):
+            parse_movement(bad)
+
+
+def test_multi_scale_crops_cover_more_of_the_picture_and_stay_resumable() -> None:
+    photo = torch.arange(64 * 64, dtype=torch.float32).reshape(1, 64, 64).expand(3, 64, 64)
+    photo = (photo / photo.max() * 255).round().to(torch.uint8)
+    plain = PhotoCrops([photo], 16, seed=0).batch(8)
+    scaled = PhotoCrops([photo], 16, seed=0, max_scale=3.0)
+    batch = scaled.batch(8)
+    assert batch.shape == plain.shape == (8, 3, 16, 16)
+    # a crop of up to 48 px squeezed into 16 spans more of the gradient than a 16 px crop
+    span = (batch.amax((1, 2, 3)) - batch.amin((1, 2, 3))).mean()
+    assert span > 1.3 * (plain.amax((1, 2, 3)) - plain.amin((1, 2, 3))).mean()
+    state = scaled.generator.get_state()
+    again = scaled.batch(4)
+    scaled.generator.set_state(state)
+    assert torch.equal(scaled.batch(4), again)

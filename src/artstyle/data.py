@@ -55,21 +55,38 @@ def scan_movements(root: str | Path) -> dict[str, list[Path]]:
     return movements
 
 
+def parse_movement(spec: str) -> tuple[str, tuple[str, ...]]:
+    """``"modern_art=abstract+fauvism"`` -> ``("modern_art", ("abstract", "fauvism"))``; a plain
+    name is a movement of one folder of the same name."""
+    name, sep, folders = spec.partition("=")
+    name = name.strip()
+    parts = tuple(f.strip() for f in folders.split("+")) if sep else (name,)
+    if not name or not all(parts):
+        raise UsageError(f"cannot read the movement {spec!r}; write NAME or NAME=FOLDER+FOLDER+...")
+    return name, parts
+
+
 def select_movements(
     found: dict[str, list[Path]], wanted: Sequence[str] | None, min_paintings: int
 ) -> dict[str, list[Path]]:
-    """Pick the movements to train: the ``wanted`` ones, or every one with enough paintings."""
+    """Pick the movements to train: the ``wanted`` ones, or every one with enough paintings.
+
+    A wanted movement is a folder's name, or ``NAME=FOLDER+FOLDER+...``: one movement made of the
+    paintings of several folders (WikiArt splits movements into such sub-styles).
+    """
     if wanted:
-        unknown = [m for m in wanted if m not in found]
+        specs = dict(parse_movement(spec) for spec in wanted)
+        unknown = sorted({f for folders in specs.values() for f in folders if f not in found})
         if unknown:
             raise UsageError(
                 f"unknown movement(s) {', '.join(repr(m) for m in unknown)}; "
                 f"choose from: {', '.join(found)}"
             )
-        empty = [m for m in wanted if not found[m]]
+        chosen = {name: sorted(p for f in folders for p in found[f]) for name, folders in specs.items()}
+        empty = [m for m, paths in chosen.items() if not paths]
         if empty:
             raise DataError(f"movement(s) {', '.join(empty)} have no image files")
-        return {m: found[m] for m in wanted}
+        return chosen
     chosen = {m: paths for m, paths in found.items() if len(paths) >= min_paintings}
     for m, paths in found.items():
         if m not in chosen:
@@ -79,6 +96,12 @@ def select_movements(
         raise DataError(f"no movement has at least {min_paintings} paintings; "
                         "add paintings or lower --min-paintings")
     return chosen
+
+
+def movement_folders(root: Path, wanted: Sequence[str] | None, chosen: Sequence[str]) -> dict[str, list[Path]]:
+    """The folders each chosen movement is made of (see ``select_movements``)."""
+    specs = dict(parse_movement(spec) for spec in wanted or ())
+    return {name: [root / f for f in specs.get(name, (name,))] for name in chosen}
 
 
 def sample_paths(paths: Sequence[Path], limit: int, seed: int) -> list[Path]:
@@ -122,15 +145,18 @@ def load_resized(
 class PhotoCrops:
     """Random square crops (with random horizontal flips) of in-memory uint8 photos.
 
-    Sampling is driven by a ``torch.Generator`` whose state is saved in checkpoints, so a resumed
-    run draws exactly the batches the uninterrupted run would have drawn.
+    With ``max_scale`` above 1, each crop's side is drawn between ``size`` and ``max_scale`` times
+    it (within the picture) and resized to ``size``: crops at several scales, as the movement
+    critic sees paintings. Sampling is driven by a ``torch.Generator`` whose state is saved in
+    checkpoints, so a resumed run draws exactly the batches the uninterrupted run would have drawn.
     """
 
-    def __init__(self, photos: Sequence[torch.Tensor], size: int, seed: int) -> None:
+    def __init__(self, photos: Sequence[torch.Tensor], size: int, seed: int, max_scale: float = 1.0) -> None:
         if not photos:
             raise DataError("no readable training photos")
         self.photos = list(photos)
         self.size = size
+        self.max_scale = max_scale
         self.generator = torch.Generator().manual_seed(seed)
 
     def batch(self, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -146,9 +172,17 @@ class PhotoCrops:
         for b in range(batch_size):
             photo = self.photos[int(torch.randint(len(self.photos), (1,), generator=g))]
             _, h, w = photo.shape
-            top = int(torch.randint(h - self.size + 1, (1,), generator=g))
-            left = int(torch.randint(w - self.size + 1, (1,), generator=g))
-            crop = photo[:, top: top + self.size, left: left + self.size]
+            side = self.size
+            if self.max_scale > 1:
+                scale = 1 + (self.max_scale - 1) * float(torch.rand((), generator=g))
+                side = max(self.size, min(h, w, round(self.size * scale)))
+            top = int(torch.randint(h - side + 1, (1,), generator=g))
+            left = int(torch.randint(w - side + 1, (1,), generator=g))
+            crop = photo[:, top: top + side, left: left + side]
+            if side != self.size:
+                crop = torch.nn.functional.interpolate(crop[None].float(), size=(self.size, self.size),
+                                                       mode="bilinear", antialias=True, align_corners=False)
+                crop = crop[0].round().clamp(0, 255).to(torch.uint8)
             if bool(torch.randint(2, (1,), generator=g)):
                 crop = crop.flip(-1)
             out[b] = crop
