@@ -50,3 +50,31 @@ def test_perceptual_losses_parts_are_weighted_and_sum_to_total() -> None:
         3.0 * 0.5 * style_loss(gram_matrix(out_f["b"]), targets["b"]).item(), rel=1e-5)
     assert parts["total"].item() == pytest.approx(
         parts["content"].item() + parts["style/a"].item() + parts["style/b"].item() + parts["tv"].item(), rel=1e-5)
+
+
+def test_sliced_style_loss_by_hand() -> None:
+    from artstyle.losses import sliced_style_loss
+
+    features = torch.tensor([4.0, 1.0, 3.0, 2.0]).view(1, 1, 2, 2)
+    pool = torch.tensor([[6.0], [2.0], [8.0], [4.0]])  # the same distribution, twice as wide
+    direction = torch.ones(1, 1)
+    # sorted output 1,2,3,4 against the pool's quantiles 2,4,6,8
+    expected = (1 + 4 + 9 + 16) / (4 + 16 + 36 + 64)
+    assert sliced_style_loss(features, pool, direction).item() == pytest.approx(expected)
+    # quantiles of a larger pool are read at the output's own ranks
+    wide = torch.tensor([[v] for v in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)])
+    assert sliced_style_loss(features, wide, direction).item() == pytest.approx(
+        ((1 - 1.5) ** 2 + (2 - 2.5) ** 2 + (3 - 3.5) ** 2 + (4 - 4.5) ** 2) / (1.5**2 + 2.5**2 + 3.5**2 + 4.5**2))
+
+
+def test_sliced_style_loss_is_zero_for_the_same_features_in_any_order() -> None:
+    from artstyle.losses import random_directions, sliced_style_loss
+
+    features = torch.rand(2, 8, 5, 6)
+    pools = torch.stack([f.reshape(8, 30).T[torch.randperm(30)] for f in features])  # (N, M, C), shuffled
+    directions = random_directions(8, seed=3)
+    assert sliced_style_loss(features, pools, directions).item() == pytest.approx(0.0, abs=1e-10)
+    assert sliced_style_loss(features, pools.flip(0), directions).item() > 0.01  # each image its own pool
+    assert torch.allclose(directions.norm(dim=0), torch.ones(8))
+    assert torch.equal(directions, random_directions(8, seed=3))
+    assert not torch.equal(directions, random_directions(8, seed=4))

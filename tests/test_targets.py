@@ -98,3 +98,19 @@ def test_small_sets_average_random_crops_at_random_scales(vgg, paintings: list[P
     for layer in LAYERS:
         direct = torch.stack([gram_matrix(vgg(to_tensor(v), [layer])[layer])[0] for v in crops]).mean(0)
         torch.testing.assert_close(target.grams[layer], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_pool_holds_feature_vectors_of_every_painting(vgg, paintings: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    target = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), None, Skipped(), samples=90)
+    for layer in LAYERS:
+        pool = target.pools[layer]
+        assert pool.shape == (90, target.grams[layer].shape[0])
+        owners = []
+        for p in paintings:
+            feats = vgg(to_tensor(prepare_painting(open_image(p), 48)), [layer])[layer][0].flatten(1).T
+            # each pool vector is one of this painting's feature vectors, or of another painting's
+            found = torch.cdist(pool, feats, compute_mode="donot_use_mm_for_euclid_dist").min(1).values < 1e-3
+            owners.append(found)
+        owned = torch.stack(owners)
+        assert owned.any(0).all()  # every vector comes from a painting
+        assert (owned.sum(1) >= 25).all()  # and each painting gives its share (30 each)

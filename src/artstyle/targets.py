@@ -1,14 +1,16 @@
-"""A movement's style target: the mean Gram matrix per VGG layer over many of its paintings.
+"""A movement's style target: per VGG layer, the mean Gram matrix over many of its paintings, and a
+pool of feature vectors sampled evenly from all of them (for the sliced style loss).
 
 Paintings are read one at a time (never all in memory). When a movement has at least
 ``min_views`` paintings, each counts once, resized so its shorter side is ``style_size`` (very
 wide ones centre-cropped to twice that). Small sets (cubism and expressionism have ten paintings
 here) would teach one picture's layout rather than a movement's brushwork and palette, so each of
 their paintings contributes several views instead: random square crops of ``style_size`` px at
-random scales (0.75x to 1.5x), drawn with a fixed seed. The Grams of all views are averaged.
+random scales (0.75x to 1.5x), drawn with a fixed seed. The Grams of all views are averaged;
+each view gives the pool the same number of feature vectors, at random positions.
 
 The result is cached on disk under a key made of the paintings' contents, the layers, the size,
-the views and the VGG weights, and reused by later runs.
+the views, the pool size and the VGG weights, and reused by later runs.
 """
 
 from __future__ import annotations
@@ -35,22 +37,23 @@ from .vgg import VGG19Encoder
 
 log = logging.getLogger(__name__)
 
-TARGET_VERSION = 1  # bump when the way targets are computed changes
+TARGET_VERSION = 2  # bump when the way targets are computed changes
 
 
 @dataclass(frozen=True)
 class StyleTarget:
     grams: dict[str, torch.Tensor]  # layer -> (C, C) float32
+    pools: dict[str, torch.Tensor]  # layer -> (samples, C) float32: feature vectors of the paintings
     paintings: int  # how many paintings were averaged
     key: str  # the cache key
 
 
 def target_key(paths: Sequence[Path], layers: Sequence[str], style_size: int, weights_id: str,
-               views: int = 1, seed: int = 0) -> str:
-    """A hash of everything the target depends on: file contents, layers, size, views and weights."""
+               views: int = 1, seed: int = 0, samples: int = 0) -> str:
+    """A hash of everything the target depends on: file contents, layers, size, views, pool and weights."""
     h = hashlib.sha256()
     h.update(json.dumps([TARGET_VERSION, list(layers), style_size, weights_id, views,
-                         seed if views > 1 else 0]).encode())
+                         seed if views > 1 else 0, samples]).encode())
     for path in sorted(paths):
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read()).digest())
@@ -98,10 +101,12 @@ def style_target(
     progress: Callable[[int], object] | None = None,
     min_views: int = 1,
     seed: int = 0,
+    samples: int = 4096,
 ) -> StyleTarget:
-    """The mean Gram target over ``paths`` (already sampled), from the cache when possible."""
+    """The target over ``paths`` (already sampled): mean Grams and a pool of ``samples`` feature
+    vectors per layer; from the cache when possible."""
     views = views_per_painting(len(paths), min_views)
-    key = target_key(paths, layers, style_size, vgg.weights_id, views, seed)
+    key = target_key(paths, layers, style_size, vgg.weights_id, views, seed, samples)
     cache_file = cache_dir / "targets" / f"{key}.safetensors" if cache_dir else None
     if cache_file is not None and cache_file.exists():
         cached = _load(cache_file, layers)
@@ -109,8 +114,10 @@ def style_target(
             log.info("style target from cache %s", cache_file)
             if progress is not None:
                 progress(len(paths))
-            return StyleTarget(cached[0], cached[1], key)
+            return StyleTarget(cached[0], cached[1], cached[2], key)
     sums: dict[str, torch.Tensor] = {}
+    pools: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    per_view = math.ceil(samples / max(1, len(paths) * views))
     count = seen = 0
     for path in paths:
         try:
@@ -125,6 +132,7 @@ def style_target(
                 for name in layers:
                     g = gram_matrix(features[name])[0].double().cpu()
                     sums[name] = sums[name] + g if name in sums else g
+                    pools[name].append(sample_vectors(features[name][0], per_view, rng))
                 seen += 1
             count += 1
         if progress is not None:
@@ -132,9 +140,24 @@ def style_target(
     if count == 0:
         raise DataError(f"none of the {len(paths)} paintings could be read; see the skipped files above")
     grams = {name: (s / seen).float() for name, s in sums.items()}
+    pool_rng = torch.Generator().manual_seed(seed)
+    pooled = {}
+    for name, parts in pools.items():
+        vectors = torch.cat(parts)  # short of `samples` only when paintings were skipped: draw again then
+        order = (torch.randperm(len(vectors), generator=pool_rng)[:samples] if len(vectors) >= samples
+                 else torch.randint(len(vectors), (samples,), generator=pool_rng))
+        pooled[name] = vectors[order]
     if cache_file is not None:
-        _save(cache_file, grams, count)
-    return StyleTarget(grams, count, key)
+        _save(cache_file, grams, pooled, count)
+    return StyleTarget(grams, pooled, count, key)
+
+
+def sample_vectors(features: torch.Tensor, count: int, rng: random.Random) -> torch.Tensor:
+    """``count`` feature vectors (count, C), float32 on the CPU, at random positions of (C, H, W) features."""
+    c, h, w = features.shape
+    flat = features.reshape(c, h * w)
+    index = torch.tensor([rng.randrange(h * w) for _ in range(count)], device=features.device)
+    return flat[:, index].T.float().cpu()
 
 
 def movement_target(
@@ -154,28 +177,31 @@ def movement_target(
     Returns the target and the paintings drawn."""
     chosen = sample_paths(paths, data.max_paintings, seed)
     target = style_target(chosen, vgg, loss.style_layers, data.style_size, device, cache_dir, skipped,
-                          autocast, progress, min_views=data.style_views, seed=seed)
+                          autocast, progress, min_views=data.style_views, seed=seed, samples=data.style_samples)
     return target, chosen
 
 
-def _save(path: Path, grams: dict[str, torch.Tensor], count: int) -> None:
+def _save(path: Path, grams: dict[str, torch.Tensor], pools: dict[str, torch.Tensor], count: int) -> None:
     from safetensors.torch import save
 
-    data = save({k: v.contiguous() for k, v in grams.items()}, metadata={"paintings": str(count)})
+    tensors = {**{k: v.contiguous() for k, v in grams.items()},
+               **{f"pool/{k}": v.half().contiguous() for k, v in pools.items()}}
+    data = save(tensors, metadata={"paintings": str(count)})
     try:
         atomic_write(path, lambda f: f.write(data))
     except Exception as err:  # a cache that cannot be written only costs time later
         log.warning("could not cache the style target at %s: %s", path, err)
 
 
-def _load(path: Path, layers: Sequence[str]) -> tuple[dict[str, torch.Tensor], int] | None:
+def _load(path: Path, layers: Sequence[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], int] | None:
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             count = int((f.metadata() or {}).get("paintings", "0"))
             grams = {name: f.get_tensor(name) for name in layers}
-        return grams, count
+            pools = {name: f.get_tensor(f"pool/{name}").float() for name in layers}
+        return grams, pools, count
     except Exception as err:
         log.warning("ignoring unreadable cached style target %s: %s", path, err)
         return None
