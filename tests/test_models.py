@@ -4,6 +4,7 @@ from torch import nn
 
 from artstyle.config import ModelConfig
 from artstyle.errors import ModelError
+from artstyle.image import to_tensor
 from artstyle.models import TransformerNet, build_model
 from artstyle.models.layers import ConvLayer, InstanceNorm, UpsampleConv, scale_shift_norm
 from artstyle.models.rewrite import BlockConv, SubPixelUpsampleConv, depth_to_space, rewrite_for_gpu, space_to_depth
@@ -149,3 +150,36 @@ def test_gpu_rewrite_paints_what_the_network_paints(movements: int, h: int, w: i
     style = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]], dtype=torch.double) if movements > 1 else None
     with torch.no_grad():
         torch.testing.assert_close(rewritten(x, style), net(x, style), rtol=0, atol=1e-12)
+
+
+def test_the_movement_critic_learns_to_tell_paintings_from_photos() -> None:
+    from artstyle.models.critic import PatchCritic, critic_loss, diff_augment
+    from artstyle.synthetic import painting, photo
+
+    torch.manual_seed(0)
+    paintings = torch.stack([to_tensor(painting("ember", 48, seed=i))[0] for i in range(8)])
+    photos = torch.stack([to_tensor(photo(48, seed=i))[0] for i in range(8)])
+    critic = PatchCritic(channels=8)
+    assert critic(paintings).shape == (8, 1, 5, 5)  # one logit per overlapping patch
+    optimizer = torch.optim.Adam(critic.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        loss = critic_loss(critic(diff_augment(paintings, generator)), critic(diff_augment(photos, generator)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        fresh_paintings = torch.stack([to_tensor(painting("ember", 48, seed=100 + i))[0] for i in range(4)])
+        fresh_photos = torch.stack([to_tensor(photo(48, seed=100 + i))[0] for i in range(4)])
+        assert critic(fresh_paintings).mean() > 0 > critic(fresh_photos).mean()
+
+
+def test_diff_augment_keeps_shape_and_gradient_and_is_seeded() -> None:
+    from artstyle.models.critic import diff_augment
+
+    x = torch.rand(3, 3, 20, 24, requires_grad=True)
+    a = diff_augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and not torch.equal(a, x)
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.equal(a, diff_augment(x, torch.Generator().manual_seed(1)))
