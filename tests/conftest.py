@@ -17,7 +17,7 @@ def tiny_config(steps: int = 6, **train_overrides: object) -> RunConfig:
     return RunConfig(
         model=ModelConfig(channels=8, residual_blocks=1),
         loss=loss_preset("default"),
-        data=DataConfig(image_size=48, style_size=64, min_paintings=2, preview_photos=2),
+        data=DataConfig(image_size=48, style_size=64, min_paintings=2, preview_photos=2, style_samples=1024),
         train=TrainConfig(steps=steps, batch_size=2, lr=5e-3, seed=0, precision="fp32",
                           checkpoint_every=2, preview_every=3, log_every=1,
                           **train_overrides),  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -26,8 +27,12 @@ def test_presets_differ_as_documented() -> None:
     assert heavy.style_layer_weights == (0.2, 0.2, 0.4, 0.3, 0.2)
     assert heavy.style_weight >= 10 * light.style_weight
     assert heavy.tv_weight > light.tv_weight
-    assert default == LossConfig()
-    assert set(LOSS_PRESETS) == {"default", "original-light", "original-heavy"}
+    assert default.style_loss == "sliced" and default.style_weight == 5.0
+    # the mean-Gram objective that was the default stays available, and old configs read as it
+    assert loss_preset("gram") == replace(LossConfig(), preset="gram")
+    assert from_dict(LossConfig, {"style_weight": 0.5}).style_loss == "gram"
+    assert light.style_loss == heavy.style_loss == "gram"
+    assert set(LOSS_PRESETS) == {"default", "gram", "original-light", "original-heavy"}
 
 
 def test_preset_overrides_and_unknown_preset() -> None:

@@ -19,13 +19,17 @@ from conftest import tiny_config
 pytestmark = pytest.mark.slow
 
 
-def _request(dataset: tuple[Path, Path], out: Path, steps: int = 4, **kwargs: object) -> TrainRequest:
+def _request(dataset: tuple[Path, Path], out: Path, steps: int = 4, loss: dict[str, object] | None = None,
+             **kwargs: object) -> TrainRequest:
     paintings, photos = dataset
-    return TrainRequest(paintings=paintings, photos=photos, out=out, config=tiny_config(steps),
+    config = tiny_config(steps)
+    config = replace(config, loss=replace(config.loss, **(loss or {})))  # type: ignore[arg-type]
+    return TrainRequest(paintings=paintings, photos=photos, out=out, config=config,
                         device=torch.device("cpu"), movements=("ember",), **kwargs)  # type: ignore[arg-type]
 
 
-def test_run_folder_has_every_file(trained_run: Path) -> None:
+def test_run_folder_has_every_file(trained_run: Path, dataset: tuple[Path, Path]) -> None:
+    dataset_root = dataset[0]
     for movement in ("ember", "lagoon"):
         folder = trained_run / movement
         for name in ("model.safetensors", "config.json", "checkpoint.pt", "losses.csv", "loss.png", "preview.png"):
@@ -36,7 +40,8 @@ def test_run_folder_has_every_file(trained_run: Path) -> None:
         assert config["loss"]["content_layer"] == "relu4_2"
         assert config["vgg_weights_id"] == "oxford-vgg19-keras-q8"
         paintings = config["trained"]["paintings"][movement]
-        assert paintings["used"] == 4 and paintings["skipped"] == 0 and paintings["folder"].endswith(movement)
+        assert paintings["used"] == 4 and paintings["skipped"] == 0
+        assert paintings["folders"] == [str(dataset_root / movement)]
         assert config["trained"]["photos_trained"] == 6
         assert config["trained"]["steps"] == 4 and config["train"]["seed"] == 0
         assert config["artstyle_version"]
@@ -49,8 +54,9 @@ def test_run_folder_has_every_file(trained_run: Path) -> None:
         assert model(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
 
 
-def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path) -> None:
-    request = _request(dataset, tmp_path / "run", steps=30)
+@pytest.mark.parametrize("style_loss", ["gram", "sliced"])
+def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path, style_loss: str) -> None:
+    request = _request(dataset, tmp_path / "run", steps=30, loss={"style_loss": style_loss})
     request = replace(request, config=replace(request.config, train=replace(request.config.train, lr=1e-2)))
     train(request)
     rows = list(csv.DictReader((tmp_path / "run" / "ember" / "losses.csv").open()))
@@ -85,9 +91,15 @@ def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_p
         train(request)
 
 
+LOSSES = {"gram": {}, "sliced": {"style_loss": "sliced"},
+          "sliced+critic": {"style_loss": "sliced", "adversarial_weight": 0.1}}
+
+
+@pytest.mark.parametrize("objective", list(LOSSES))
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
-        dataset: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    train(_request(dataset, tmp_path / "straight", steps=5))
+        dataset: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, objective: str) -> None:
+    loss = LOSSES[objective]
+    train(_request(dataset, tmp_path / "straight", steps=5, loss=loss))
     original = train_module.perceptual_losses
     calls = {"n": 0}
 
@@ -99,16 +111,20 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
 
     monkeypatch.setattr(train_module, "perceptual_losses", interrupt_on_third)
     with pytest.raises(TrainingInterrupted, match="saved at step 2 of 5.*--resume"):
-        train(_request(dataset, tmp_path / "run", steps=5))
+        train(_request(dataset, tmp_path / "run", steps=5, loss=loss))
     assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
     monkeypatch.setattr(train_module, "perceptual_losses", original)
-    train(_request(dataset, tmp_path / "run", steps=5, resume=True))
+    train(_request(dataset, tmp_path / "run", steps=5, loss=loss, resume=True))
     a = load_checkpoint(tmp_path / "straight" / "ember" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
     assert b["step"] == 5
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert [r["total"] for r in a["history"]] == [r["total"] for r in b["history"]]
+    if "adversarial_weight" in loss:
+        for key in a["critic"]["critic"]:
+            assert torch.equal(a["critic"]["critic"][key], b["critic"]["critic"][key]), key
+        assert {"adversarial", "critic"} <= set(a["history"][-1])
 
 
 @pytest.mark.parametrize(("log_every", "checkpoint_every", "good"), [(1, 2, 2), (100, 3, 3)])

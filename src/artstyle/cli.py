@@ -107,12 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
 
     p = sub.add_parser("evaluate", formatter_class=_Formatter,
-                       help="measure style and content distances and speed of models on photos",
-                       description="Measure, for each model and movement, on photos the model never saw: the "
-                                   "style distance (Gram distance of the outputs to the movement's target, "
-                                   "relative to the photos' own; lower = more of the movement), the content "
-                                   "distance (VGG feature distance to the photo; lower = more of the photo) "
-                                   "and seconds per image. Writes OUT/report.json and a sheet per model.")
+                       help="measure how much models paint their movement, and how much photo they keep",
+                       description="Measure, for each model and movement, on photos the model never saw: how "
+                                   "often an independent movement classifier (EfficientNet-Lite0 features, "
+                                   "not the training loss network) calls the outputs that movement, and how "
+                                   "often a photo; the content retrieval (share of outputs whose nearest "
+                                   "photo is their own); the style distance (Gram distance of the outputs to "
+                                   "the movement's target, relative to the photos' own; lower = more of the "
+                                   "movement), the content distance (VGG feature distance to the photo; lower "
+                                   "= more of the photo) and seconds per image. Writes OUT/report.json and a "
+                                   "sheet per model.")
     p.add_argument("photos", metavar="PHOTOS", nargs="+", help="photo files and/or folders")
     p.add_argument("--model", "-m", action="append", required=True, metavar="MODEL",
                    help="a shipped model's name, a model folder, or a run folder; repeat to compare")
@@ -121,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the folder recorded in each model's config.json)")
     p.add_argument("-o", "--output", default="evaluation", help="folder for report.json and the sheets")
     p.add_argument("--size", type=_positive_int, default=512, metavar="PX", help="longest side of the photos, px")
-    p.add_argument("--cache-dir", default=None, help="where style targets are cached")
+    p.add_argument("--judge-photos", default=None, metavar="DIR",
+                   help="ordinary photos for the classifier's photo class, at least 10 (default: the photos "
+                        "folder the first model was trained on); the photos being evaluated are left out")
+    p.add_argument("--no-judge", action="store_true",
+                   help="skip the movement classifier and retrieval; only the VGG distances and speed")
+    p.add_argument("--cache-dir", default=None, help="where style targets and the classifier are cached")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     common(p)
 
@@ -202,9 +211,9 @@ def _look_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_parser(sub: Any, common: Any) -> None:
-    from .config import LOSS_PRESETS, PRECISIONS, DataConfig, LossConfig, ModelConfig, TrainConfig
+    from .config import LOSS_PRESETS, PRECISIONS, STYLE_LOSSES, DataConfig, ModelConfig, TrainConfig, loss_preset
 
-    d, t, m, lc = DataConfig(), TrainConfig(), ModelConfig(), LossConfig()
+    d, t, m, lc = DataConfig(), TrainConfig(), ModelConfig(), loss_preset("default")
     p = sub.add_parser(
         "train", formatter_class=_Formatter, help="train one model per movement",
         description="Train one fast stylizer network per art movement. PAINTINGS_DIR holds one "
@@ -216,7 +225,8 @@ def _train_parser(sub: Any, common: Any) -> None:
     p.add_argument("--photos", required=True, metavar="PHOTOS_DIR", help="folder of ordinary photos to train on")
     p.add_argument("--movements", type=_name_list, default=None,
                    help="comma-separated movements to train (default: every movement with at least "
-                        "--min-paintings paintings)")
+                        "--min-paintings paintings); NAME=FOLDER+FOLDER makes one movement of several "
+                        "folders, e.g. modern_art=abstract+fauvism+futurism,baroque")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name of PAINTINGS_DIR>)")
     p.add_argument("--joint", action="store_true",
                    help="train ONE network for all the movements (conditional instance norm), in OUT/joint; "
@@ -258,7 +268,13 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="where style targets are cached (default: $ARTSTYLE_CACHE or ~/.cache/artstyle)")
     g = p.add_argument_group("loss")
     g.add_argument("--preset", choices=tuple(LOSS_PRESETS), default="default",
-                   help="named loss settings (see the README); the options below override it")
+                   help="named loss settings (see the README): default (sliced style loss), gram (the mean "
+                        "Gram matrix, the earlier default), original-light, original-heavy (the seed project's); "
+                        "the options below override it")
+    g.add_argument("--style-loss", choices=STYLE_LOSSES, default=None,
+                   help=f"what the style loss matches (default {lc.style_loss}): gram, the paintings' mean Gram "
+                        "matrix (their average palette and texture), or sliced, the distribution of their VGG "
+                        "features (sliced Wasserstein: keeps a movement's several looks instead of their mean)")
     g.add_argument("--content-layer", default=None,
                    help=f"VGG layer of the content loss (default {lc.content_layer}; relu2_2 keeps more detail)")
     g.add_argument("--content-weight", type=_positive_float, default=None, help=f"(default {lc.content_weight:g})")
@@ -267,6 +283,10 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="comma-separated weights of relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 "
                         f"(default {','.join(f'{w:g}' for w in lc.style_layer_weights)})")
     g.add_argument("--tv-weight", type=float, default=None, help=f"total-variation weight (default {lc.tv_weight:g})")
+    g.add_argument("--adversarial-weight", type=float, default=None,
+                   help=f"weight of a movement critic, a patch discriminator trained on crops of the movement's "
+                        f"paintings against the outputs (default {lc.adversarial_weight:g}: none); slower per "
+                        "step, and it needs thousands of steps to pay; one movement at a time")
     g.add_argument("--vgg", default=lc.vgg_weights,
                    help="loss network weights: oxford (bundled, offline), torchvision (downloads), or a file")
     g = p.add_argument_group("network")
@@ -354,9 +374,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainRequest, train
 
     loss = loss_preset(
-        args.preset, content_layer=args.content_layer, content_weight=args.content_weight,
+        args.preset, style_loss=args.style_loss, content_layer=args.content_layer, content_weight=args.content_weight,
         style_weight=args.style_weight, style_layer_weights=args.style_layer_weights,
-        tv_weight=args.tv_weight, vgg_weights=args.vgg,
+        tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, vgg_weights=args.vgg,
     )
     config = RunConfig(
         model=ModelConfig(channels=args.channels, residual_blocks=args.residual_blocks),
@@ -631,21 +651,55 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     paintings = Path(args.paintings) if args.paintings else None
     report: dict[str, Any] = {"photos": [str(p) for p in photos], "size": args.size, "device": str(device),
                               "models": []}
-    for folder in expand_model_refs(args.model):
-        stylizer = _load_stylizer(folder, device)
-        scores, sheet = evaluate(stylizer, photos, paintings, size=args.size, cache_dir=cache)
+    stylizers = [(folder, _load_stylizer(folder, device)) for folder in expand_model_refs(args.model)]
+    judge = None if args.no_judge else _build_judge(args, [s for _, s in stylizers], photos, paintings, device, cache)
+    if judge is not None:
+        report["judge"] = {"classes": judge.classifier.classes, "cross_validated_accuracy":
+                           round(judge.classifier.accuracy, 4)}
+    for folder, stylizer in stylizers:
+        scores, sheet = evaluate(stylizer, photos, paintings, size=args.size, cache_dir=cache, judge=judge)
         sheet_path = out / f"{stylizer.name}_sheet.png"
+        if any(m["sheet"] == str(sheet_path) for m in report["models"]):  # two models of one name
+            sheet_path = out / f"{folder.parent.name}_{stylizer.name}_sheet.png"
         save_image(sheet, sheet_path)
         report["models"].append({"model": stylizer.name, "folder": str(folder), "sheet": str(sheet_path),
                                  "precision": str(stylizer.dtype).removeprefix("torch."),
                                  "scores": [s.as_dict() for s in scores]})
         for s in scores:
-            log.info("%-16s %-18s style %.3f  content %.3f  %.3f s/image", stylizer.name, s.movement,
+            judged = (f"called it {s.called_movement:4.0%}  photo {s.called_photo:4.0%}  retrieval "
+                      f"{s.retrieval:.2f}  " if s.called_movement is not None and s.called_photo is not None
+                      and s.retrieval is not None else "")
+            log.info("%-16s %-18s %sstyle %.3f  content %.3f  %.3f s/image", stylizer.name, s.movement, judged,
                      s.style_distance, s.content_distance, s.seconds_per_image)
     write_json(out / "report.json", report)
     log.info("wrote %s", out / "report.json")
     _emit(args, report)
     return 0
+
+
+def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Sequence[Path],
+                 paintings: Path | None, device: Any, cache: Path) -> Any:
+    """The movement classifier for ``artstyle evaluate``: the models' movements, the other movement
+    folders beside them, and a photo class."""
+    from .evaluate import build_judge, paintings_folders
+    from .image import list_images
+
+    movements: dict[str, list[Path]] = {}
+    for stylizer in stylizers:
+        for movement in stylizer.movements:
+            movements.setdefault(movement, paintings_folders(stylizer, movement, paintings))
+    root = paintings or next(iter(movements.values()))[0].parent
+    recorded = stylizers[0].config.get("trained", {}).get("photos_folder")
+    source = args.judge_photos or recorded
+    if not source or not Path(source).is_dir():
+        raise UsageError("the movement judge needs a folder of ordinary photos for its photo class"
+                         f"{f' ({source} is not there)' if source else ''}; give --judge-photos DIR, or --no-judge")
+    bar = _progress_factory(args)(desc="movement judge", unit="img")
+    judge = build_judge(movements, root, list_images(source), photos, device, cache, bar.update)
+    bar.close()
+    log.info("movement judge: %s; cross-validated accuracy %.0f%%", ", ".join(judge.classifier.classes),
+             100 * judge.classifier.accuracy)
+    return judge
 
 
 def cmd_models(args: argparse.Namespace) -> int:

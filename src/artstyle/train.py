@@ -23,11 +23,21 @@ from . import __version__, distributed
 from .catalog import is_model_folder
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, save_model
 from .config import LossConfig, RunConfig, from_dict, to_dict
-from .data import PhotoCrops, Skipped, load_resized, sample_paths, scan_movements, select_movements, split_photos
+from .data import (
+    PhotoCrops,
+    Skipped,
+    load_resized,
+    movement_folders,
+    sample_paths,
+    scan_movements,
+    select_movements,
+    split_photos,
+)
 from .errors import TrainingError, TrainingInterrupted, UsageError
 from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
-from .losses import perceptual_losses
+from .losses import perceptual_losses, random_directions
 from .models import build_model
+from .models.critic import PatchCritic, critic_loss, diff_augment, generator_loss
 from .runtime import autocast_factory, resolve_precision
 from .targets import StyleTarget, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
@@ -136,11 +146,65 @@ class NonFinite:
         return step, float(self.value.item()) if local == step else float("nan")
 
 
+class MovementCritic:
+    """The adversarial part of training (``LossConfig.adversarial_weight > 0``): a patch critic, its
+    optimiser, and the random multi-scale crops of the movement's paintings it learns from.
+
+    ``stylizer_loss`` scores a batch of outputs for the stylizer's loss; ``step`` then trains the
+    critic one step on paintings against those outputs. Its random state after each completed step
+    is kept (``sampler_state``) so that a resumed run draws what the uninterrupted run would.
+    """
+
+    def __init__(self, paintings: Sequence[Path], size: int, seed: int, device: torch.device) -> None:
+        skipped = Skipped()
+        art = load_resized(paintings, 2 * size, skipped)
+        self.crops = PhotoCrops(art, size, seed=seed + 7919, max_scale=2.0)
+        self.augment = torch.Generator().manual_seed(seed + 104729)
+        self.critic = PatchCritic().to(device)
+        self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.device = device
+        self.sampler_state = self.snapshot()
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [self.crops.generator.get_state(), self.augment.get_state()]
+
+    def stylizer_loss(self, output: torch.Tensor) -> torch.Tensor:
+        self.critic.requires_grad_(False)
+        return generator_loss(self.critic(diff_augment(output, self.augment)))
+
+    def step(self, output: torch.Tensor, batch_size: int, autocast: Callable[[], Any]) -> torch.Tensor:
+        """One critic step on painting crops against ``output`` (detached); its loss."""
+        self.critic.requires_grad_(True)
+        real = self.crops.batch(batch_size, self.device)
+        with autocast():
+            loss = critic_loss(self.critic(diff_augment(real, self.augment)),
+                               self.critic(diff_augment(output.detach(), self.augment)))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.sampler_state = self.snapshot()
+        return loss.detach()
+
+    def state(self) -> dict[str, Any]:
+        return {"critic": self.critic.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generators": self.sampler_state}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.crops.generator.set_state(state["generators"][0])
+        self.augment.set_state(state["generators"][1])
+        self.sampler_state = self.snapshot()
+
+
 def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> list[TrainResult]:
     """Train every requested movement in turn (or all in one joint network); one result per model."""
     config = request.config
     found = scan_movements(request.paintings)
     chosen = select_movements(found, request.movements or None, config.data.min_paintings)
+    if config.loss.adversarial_weight > 0 and (request.joint or distributed.world_size() > 1):
+        raise UsageError("the movement critic (--adversarial-weight) trains one movement in one process; "
+                         "drop --joint and torchrun, or set --adversarial-weight 0")
     if request.joint:
         if len(chosen) < 2:
             raise UsageError("--joint trains one network for several movements; give at least two")
@@ -220,8 +284,10 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     start_time = time.time()
 
     targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
-    # layer -> (movements, C, C): a batch's targets are rows picked by each sample's movement
-    stacked = {layer: torch.stack([t.grams[layer] for t, _, _ in targets.values()]).to(device)
+    # layer -> (movements, C, C) Grams or (movements, samples, C) feature pools: a batch's targets
+    # are rows picked by each sample's movement
+    sliced = config.loss.style_loss == "sliced"
+    stacked = {layer: torch.stack([(t.pools if sliced else t.grams)[layer] for t, _, _ in targets.values()]).to(device)
                for layer in config.loss.style_layers}
     single = {layer: t[0] for layer, t in stacked.items()}
 
@@ -236,6 +302,10 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
     rank, world = distributed.rank(), distributed.world_size()
     crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * rank)
+    critic = None
+    if config.loss.adversarial_weight > 0:
+        (_, chosen, _), = targets.values()
+        critic = MovementCritic(chosen, config.data.image_size, tc.seed, device)
     history: list[dict[str, float]] = []
     step = 0
 
@@ -252,6 +322,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             raise UsageError(f"{checkpoint_path} was trained by {len(generators)} process(es), now {world}; "
                              "resume with the same number of processes")
         crops.generator.set_state(generators[rank])
+        if critic is not None:
+            critic.load(state["critic"])
         history = [dict(row) for row in state["history"]]
         step = int(state["step"])
         log.info("%s: resuming at step %d of %d", name, step, tc.steps)
@@ -286,6 +358,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 "history": history,
                 "step": step,
                 "config": to_dict(config),
+                **({"critic": critic.state()} if critic is not None else {}),
             })
 
     autocast = autocast_factory(device, shared.precision)
@@ -305,14 +378,22 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 grams = {layer: t[which] for layer, t in stacked.items()}
             else:
                 style, grams = None, single  # one target for every sample; the loss broadcasts it
+            # new random directions at every step, a function of the seed and step (so resumable)
+            directions = {layer: random_directions(t.shape[-1], tc.seed * 1_000_003 + step, device)
+                          for layer, t in single.items()} if sliced else None
             with autocast():
-                losses = losses_of(trained, shared.vgg, batch, style, grams, config.loss)
+                losses, output = losses_of(trained, shared.vgg, batch, style, grams, config.loss, directions)
+                if critic is not None:
+                    losses["adversarial"] = config.loss.adversarial_weight * critic.stylizer_loss(output)
+                    losses["total"] = losses["total"] + losses["adversarial"]
             total = losses["total"]
             nonfinite.record(total, step + 1)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
             scheduler.step()
+            if critic is not None:
+                losses["critic"] = critic.step(output, tc.batch_size, autocast)
             step += 1
             sampler_state = crops.generator.get_state()
             bar.update(tc.batch_size)
@@ -355,13 +436,16 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
 
 
 def compute_losses(model: torch.nn.Module, vgg: VGG19Encoder, photos: torch.Tensor, style: torch.Tensor | None,
-                   grams: dict[str, torch.Tensor], config: LossConfig) -> dict[str, torch.Tensor]:
-    """One forward pass: stylize the photos and measure the output against photos and targets."""
+                   targets: dict[str, torch.Tensor], config: LossConfig,
+                   directions: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One forward pass: stylize the photos and measure the output against photos and targets
+    (Grams, or feature pools with the step's ``directions``; see ``perceptual_losses``).
+    Returns the losses and the output."""
     output = model(photos, style)
     output_features = vgg(output, [*config.style_layers, config.content_layer])
     with torch.no_grad():
         content_features = vgg(photos, [config.content_layer])
-    return perceptual_losses(output, output_features, content_features, grams, config)
+    return perceptual_losses(output, output_features, content_features, targets, config, directions), output
 
 
 def check_resumable(state: dict[str, Any], config: RunConfig, path: Path) -> None:
@@ -394,6 +478,7 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
                      targets: dict[str, tuple[StyleTarget, list[Path], Skipped]], step: int,
                      seconds: float) -> dict[str, Any]:
     """config.json of a published model: enough to rebuild it and to reproduce its training."""
+    folders = movement_folders(request.paintings, request.movements, list(targets))
     return {
         "artstyle_version": __version__,
         "name": name,
@@ -412,7 +497,7 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
             "preview_photos": shared.preview_names,
             "paintings": {
                 movement: {
-                    "folder": str(request.paintings / movement),
+                    "folders": [str(f) for f in folders[movement]],
                     "sampled": len(chosen),
                     "used": target.paintings,
                     "skipped": len(skipped),
