@@ -76,7 +76,7 @@ def test_evaluate_command_reports_the_judges_verdicts(trained_run: Path, dataset
             "--cache-dir", str(tmp_path / "cache"), "--judge-photos", str(judge_photos)]
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["judge"]["classes"] == ["ember", "lagoon", "photo"]
+    assert report["judge"]["classes"] == ["ember", "photo"]  # lagoon has fewer than 10 paintings
     assert 0 <= report["judge"]["cross_validated_accuracy"] <= 1
     (scores,) = report["models"][0]["scores"]
     assert 0 <= scores["called_movement"] <= 1 and 0 <= scores["called_photo"] <= 1

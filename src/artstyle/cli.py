@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-photos", default=None, metavar="DIR",
                    help="ordinary photos for the classifier's photo class, at least 10 (default: the photos "
                         "folder the first model was trained on); the photos being evaluated are left out")
+    p.add_argument("--judge-movements", type=_name_list, default=None, metavar="NAME[=FOLDER+...],...",
+                   help="the classifier's movements, as 'artstyle train --movements' takes them (default: the "
+                        "models' movements and every other folder of at least 10 paintings beside them)")
     p.add_argument("--no-judge", action="store_true",
                    help="skip the movement classifier and retrieval; only the VGG distances and speed")
     p.add_argument("--cache-dir", default=None, help="where style targets and the classifier are cached")
@@ -684,18 +687,27 @@ def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Seq
     from .evaluate import build_judge, paintings_folders
     from .image import list_images
 
+    from .data import parse_movement
+
     movements: dict[str, list[Path]] = {}
     for stylizer in stylizers:
         for movement in stylizer.movements:
             movements.setdefault(movement, paintings_folders(stylizer, movement, paintings))
     root = paintings or next(iter(movements.values()))[0].parent
+    if args.judge_movements:
+        given = dict(parse_movement(spec) for spec in args.judge_movements)
+        missing = [m for m in movements if m not in given]
+        if missing:
+            raise UsageError(f"--judge-movements leaves out {', '.join(missing)}, which the models paint; add it")
+        movements = {name: [root / f for f in folders] for name, folders in given.items()}
     recorded = stylizers[0].config.get("trained", {}).get("photos_folder")
     source = args.judge_photos or recorded
     if not source or not Path(source).is_dir():
         raise UsageError("the movement judge needs a folder of ordinary photos for its photo class"
                          f"{f' ({source} is not there)' if source else ''}; give --judge-photos DIR, or --no-judge")
     bar = _progress_factory(args)(desc="movement judge", unit="img")
-    judge = build_judge(movements, root, list_images(source), photos, device, cache, bar.update)
+    judge = build_judge(movements, root, list_images(source), photos, device, cache, bar.update,
+                        others=not args.judge_movements)
     bar.close()
     log.info("movement judge: %s; cross-validated accuracy %.0f%%", ", ".join(judge.classifier.classes),
              100 * judge.classifier.accuracy)

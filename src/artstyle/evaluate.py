@@ -107,12 +107,12 @@ class Judge:
 
 
 def judge_classes(movements: dict[str, list[Path]], paintings_root: Path, judge_photos: Sequence[Path],
-                  min_paintings: int = 10) -> dict[str, list[Path]]:
-    """The judge's classes: the evaluated movements (each from its folders), every other movement
-    folder of ``paintings_root`` with at least ``min_paintings`` paintings, then the photos."""
+                  min_paintings: int = 10, others: bool = True) -> dict[str, list[Path]]:
+    """The judge's classes: the evaluated movements (each from its folders), then (``others``) every
+    other movement folder of ``paintings_root`` with at least ``min_paintings`` paintings, then the photos."""
     used = {folder.resolve() for folders in movements.values() for folder in folders}
     classes = {name: sorted(p for f in folders for p in list_images(f)) for name, folders in movements.items()}
-    if paintings_root.is_dir():
+    if others and paintings_root.is_dir():
         for folder in sorted(paintings_root.iterdir()):
             if folder.is_dir() and folder.resolve() not in used and folder.name not in classes:
                 paths = list_images(folder)
@@ -124,9 +124,10 @@ def judge_classes(movements: dict[str, list[Path]], paintings_root: Path, judge_
 
 def build_judge(movements: dict[str, list[Path]], paintings_root: Path, judge_photos: Sequence[Path],
                 exclude: Sequence[Path], device: torch.device, cache_dir: Path | None,
-                progress: Callable[[int], object] | None = None) -> Judge:
-    """A judge for ``movements`` (name -> folders). Photos whose bytes equal one of ``exclude`` (the
-    photos being evaluated) are left out of its photo class, so it never judges what it learned."""
+                progress: Callable[[int], object] | None = None, others: bool = True) -> Judge:
+    """A judge for ``movements`` (name -> folders), and (``others``) the other movement folders of
+    ``paintings_root``. Photos whose bytes equal one of ``exclude`` (the photos being evaluated) are
+    left out of its photo class, so it never judges what it learned."""
     from .judge import load_feature_network
 
     excluded = {_digest(p) for p in exclude}
@@ -135,7 +136,7 @@ def build_judge(movements: dict[str, list[Path]], paintings_root: Path, judge_ph
         raise UsageError(f"the judge needs at least 10 photos that are not being evaluated for its photo class, "
                          f"found {len(photos)}; give --judge-photos DIR")
     net = load_feature_network().to(device)
-    classes = judge_classes(movements, paintings_root, photos)
+    classes = judge_classes(movements, paintings_root, photos, others=others)
     classifier = build_classifier(classes, net, device, cache_dir, progress)
     return Judge(net, classifier, device, {name: len(paths) for name, paths in classes.items()})
 
