@@ -87,7 +87,7 @@ def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_p
     train(_request(dataset, tmp_path / "run", steps=2))
     request = _request(dataset, tmp_path / "run", steps=4, resume=True)
     request = replace(request, config=replace(request.config, loss=replace(request.config.loss, style_weight=1.0)))
-    with pytest.raises(UsageError, match="style_weight: saved 0.5, now 1.0"):
+    with pytest.raises(UsageError, match="style_weight: saved 5.0, now 1.0"):
         train(request)
 
 

@@ -684,10 +684,9 @@ def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Seq
                  paintings: Path | None, device: Any, cache: Path) -> Any:
     """The movement classifier for ``artstyle evaluate``: the models' movements, the other movement
     folders beside them, and a photo class."""
+    from .data import parse_movement
     from .evaluate import build_judge, paintings_folders
     from .image import list_images
-
-    from .data import parse_movement
 
     movements: dict[str, list[Path]] = {}
     for stylizer in stylizers:
