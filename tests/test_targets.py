@@ -108,9 +108,18 @@ def test_pool_holds_feature_vectors_of_every_painting(vgg, paintings: list[Path]
         owners = []
         for p in paintings:
             feats = vgg(to_tensor(prepare_painting(open_image(p), 48)), [layer])[layer][0].flatten(1).T
+            feats = feats.half().float()  # the pool keeps float16 values, as its cache does
             # each pool vector is one of this painting's feature vectors, or of another painting's
             found = torch.cdist(pool, feats, compute_mode="donot_use_mm_for_euclid_dist").min(1).values < 1e-3
             owners.append(found)
         owned = torch.stack(owners)
         assert owned.any(0).all()  # every vector comes from a painting
         assert (owned.sum(1) >= 25).all()  # and each painting gives its share (30 each)
+
+
+def test_a_cached_target_equals_the_one_just_computed(vgg, paintings: list[Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fresh = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), tmp_path, Skipped(), samples=64)
+    cached = style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), tmp_path, Skipped(), samples=64)
+    for layer in LAYERS:
+        assert torch.equal(fresh.pools[layer], cached.pools[layer])
+        assert torch.equal(fresh.grams[layer], cached.grams[layer])

@@ -146,7 +146,7 @@ def style_target(
         vectors = torch.cat(parts)  # short of `samples` only when paintings were skipped: draw again then
         order = (torch.randperm(len(vectors), generator=pool_rng)[:samples] if len(vectors) >= samples
                  else torch.randint(len(vectors), (samples,), generator=pool_rng))
-        pooled[name] = vectors[order]
+        pooled[name] = vectors[order].half().float()  # as the cache stores it: cached and fresh runs train alike
     if cache_file is not None:
         _save(cache_file, grams, pooled, count)
     return StyleTarget(grams, pooled, count, key)
