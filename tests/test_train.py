@@ -172,7 +172,7 @@ def test_bad_photos_are_skipped(dataset: tuple[Path, Path], tmp_path: Path) -> N
 
 
 def test_joint_network_learns_each_movement(dataset: tuple[Path, Path], tmp_path: Path) -> None:
-    request = replace(_request(dataset, tmp_path / "run", steps=12), movements=("ember", "lagoon"), joint=True)
+    request = replace(_request(dataset, tmp_path / "run", steps=30), movements=("ember", "lagoon"), joint=True)
     (result,) = train(request)
     assert result.name == "joint" and result.folder == tmp_path / "run" / "joint"
     config = json.loads((result.folder / "config.json").read_text())
