@@ -1,11 +1,18 @@
 """The HTTP API (FastAPI's TestClient) and the page in a real headless Chromium."""
 
+import asyncio
 import io
+import json
+import re
 import shutil
 import socket
+import struct
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -56,32 +63,194 @@ def test_stylize_returns_the_image(client: TestClient) -> None:
     assert Image.open(io.BytesIO(capped.content)).size == (128, 96)  # the server's output limit
 
 
+def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` pixels, with almost no data behind it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + \
+        chunk(b"IEND", b"")
+
+
 @pytest.mark.parametrize("upload,data,status,message", [
     (b"hello, not an image", {"movement": "ember"}, 415, "not an image"),
     (_png()[:60], {"movement": "ember"}, 422, "unreadable"),
     (b"x" * 250_000, {"movement": "ember"}, 413, "upload too large"),
     (_png((1000, 600)), {"movement": "ember"}, 413, "megapixel limit"),
+    (_bomb_png(), {"movement": "ember"}, 413, "megapixel limit"),
+    (_png((20000, 16)), {"movement": "ember"}, 422, "too thin to paint"),
     (_png(), {"movement": "cubism"}, 422, "unknown movement 'cubism'"),
     (_png(), {"movement": "ember", "max_size": "4000"}, 413, "over this server's limit"),
+    (_png(), {"movement": "ember", "strength": "2"}, 422, "strength: input should be less than or equal to 1"),
+    (_png(), {"movement": "ember", "strength": "nan"}, 422, "strength: input should be a finite number"),
+    (_png(), {"movement": "ember", "max_size": "-1"}, 422, "max_size: input should be greater than or equal to 16"),
+    (_png(), {"movement": "ember", "format": "gif"}, 422, "format: input should be 'png' or 'jpeg'"),
+    (_png(), {}, 422, "movement: field required"),
 ])
 def test_bad_requests_get_json_errors(client: TestClient, upload: bytes, data: dict[str, str], status: int,
                                       message: str) -> None:
     response = client.post("/api/stylize", files={"image": ("x.png", upload, "image/png")}, data=data)
     assert response.status_code == status
-    assert message in response.json()["error"]
+    assert response.headers["content-type"] == "application/json"
+    assert list(response.json()) == ["error"] and message in response.json()["error"]
+    assert "\n" not in response.json()["error"]
 
 
-def test_validation_errors_are_json_not_500(client: TestClient) -> None:
+def test_a_request_without_the_photo_names_the_missing_field(client: TestClient) -> None:
+    response = client.post("/api/stylize", data={"movement": "ember"})
+    assert response.status_code == 422 and response.json() == {"error": "image: field required"}
+
+
+def test_unknown_pages_and_wrong_methods_get_json_errors(client: TestClient) -> None:
+    missing = client.get("/api/nothing-here")
+    assert missing.status_code == 404 and "/api/nothing-here" in missing.json()["error"]
+    wrong = client.get("/api/stylize")
+    assert wrong.status_code == 405 and wrong.json() == {"error": "GET is not allowed on /api/stylize; use POST"}
+    assert wrong.headers["allow"] == "POST"
+    assert client.delete("/api/health").status_code == 405
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: it is off
+
+
+def test_an_oversized_text_field_gets_a_json_error(trained_run: Path) -> None:
+    """Starlette refuses a text field over 1 MB; with the default 20 MB upload limit that is the limit hit."""
+    client = TestClient(create_app([trained_run / "ember"]))
     response = client.post("/api/stylize", files={"image": ("p.png", _png(), "image/png")},
-                           data={"movement": "ember", "strength": "7"})
-    assert response.status_code == 422 and "detail" in response.json()
+                           data={"movement": "e" * 1_100_000})
+    assert response.status_code in (400, 413)
+    assert "maximum size" in response.json()["error"]
 
 
-def test_full_queue_answers_503(trained_run: Path) -> None:
+def _multipart_head(boundary: str) -> bytes:
+    return (f'--{boundary}\r\nContent-Disposition: form-data; name="movement"\r\n\r\nember\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="huge.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()
+
+
+def _post_in_chunks(app: Any, chunks: Iterator[bytes], headers: dict[str, str]) -> tuple[int, bytes, int]:
+    """POST /api/stylize straight to the ASGI app, feeding the body chunk by chunk as a server would:
+    (status, response body, bytes the app pulled from the body)."""
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/stylize", "raw_path": b"/api/stylize", "query_string": b"", "root_path": "",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    asyncio.run(app(scope, receive, send))
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert len(starts) == 1, "exactly one response"
+    return starts[0]["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"), pulled
+
+
+def test_a_body_over_the_limit_is_refused_while_it_streams(client: TestClient) -> None:
+    """A chunked 50 MB upload: 413 once the bytes pass the limit, without reading (or spooling) the rest."""
+    boundary = "fuzzboundary"
+    chunk = b"\0" * 65536
+    chunks = iter([_multipart_head(boundary), *[chunk] * 800])  # 50 MB after the head
+    status, body, pulled = _post_in_chunks(
+        client.app, chunks, {"content-type": f"multipart/form-data; boundary={boundary}",
+                             "transfer-encoding": "chunked"})
+    assert status == 413 and "upload too large" in json.loads(body)["error"]
+    assert pulled < 200_000 + 64 * 1024 + 2 * len(chunk)  # the limit, the form allowance, the chunk that crossed it
+    assert next(chunks, None) is not None, "the rest of the body was left unread"
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client: TestClient) -> None:
+    status, body, pulled = _post_in_chunks(
+        client.app, iter([b"\0" * 65536] * 10), {"content-type": "multipart/form-data; boundary=x",
+                                                  "content-length": str(2**30)})
+    assert (status, pulled) == (413, 0) and "upload too large" in json.loads(body)["error"]
+
+
+def test_full_queue_answers_503_with_retry_after(trained_run: Path) -> None:
     app = create_app([trained_run / "ember"], limits=Limits(queue=0))
     response = TestClient(app).post("/api/stylize", files={"image": ("p.png", _png(), "image/png")},
                                     data={"movement": "ember"})
     assert response.status_code == 503 and "busy" in response.json()["error"]
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_docs_load_swagger_ui_from_the_server_itself(client: TestClient) -> None:
+    """/docs works offline: every script, style sheet and icon it names is served by the app."""
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', docs.text) + re.findall(r"url: '([^']+)'", docs.text)
+    assert len(urls) >= 4 and "http" not in docs.text.replace("http-equiv", "")
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        response = client.get(url)
+        assert response.status_code == 200 and len(response.content) > 100, url
+    assert client.get("/static/swagger-ui/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_health_answers_while_a_large_photo_is_decoded(trained_run: Path) -> None:
+    """Decoding and painting run in worker threads: the event loop keeps answering /api/health."""
+    buffer = io.BytesIO()
+    Image.effect_noise((6000, 4000), 60).convert("RGB").save(buffer, format="JPEG", quality=90)
+    app = create_app([trained_run / "ember"], limits=Limits(max_upload_bytes=64 * 2**20, max_output_side=64))
+    pings: list[float] = []
+    with TestClient(app) as client:
+        done = threading.Event()
+
+        def ping() -> None:
+            while not done.is_set():
+                began = time.perf_counter()
+                assert client.get("/api/health").status_code == 200
+                pings.append(time.perf_counter() - began)
+                time.sleep(0.01)
+
+        pinger = threading.Thread(target=ping)
+        began = time.perf_counter()
+        pinger.start()
+        response = client.post("/api/stylize", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")},
+                               data={"movement": "ember"})
+        busy = time.perf_counter() - began
+        done.set()
+        pinger.join()
+    assert response.status_code == 200
+    assert len(pings) >= 3 and max(pings) < 0.2, (busy, sorted(pings)[-3:])
+
+
+def test_refused_before_any_byte_of_the_body_over_a_real_socket(trained_run: Path) -> None:
+    """What curl does for a large file: declare it and wait for 100 Continue; the server answers 413 at once."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app([trained_run / "ember"]), host="127.0.0.1", port=port,
+                                          log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /api/stylize HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                         b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1073741824\r\n\r\n")
+            reply = b""
+            while b"}" not in reply:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                reply += data
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413") and b"100 Continue" not in reply
+        assert json.loads(body) == {"error": "upload too large: at most 20 MB"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _free_port() -> int:

@@ -1,20 +1,24 @@
 """FastAPI application: a page to stylize photos in the browser, and the HTTP API behind it.
 
-``create_app(...)`` loads the models once; every request then only runs a network. Uploads are
-bounded in bytes and pixels (413), non-images and corrupt images are refused (415, 422), work runs
-in worker threads with a bounded queue (503 when full), and every error is a JSON object
-``{"error": "..."}``.
+``create_app(...)`` loads the models once; every request then only runs a network. Request bodies
+are bounded while they stream in (413, :mod:`artstyle.web.bodylimit`), photos are bounded in pixels
+(413, from their header, before any decoding), non-images and corrupt or unpaintable images are
+refused (415, 422), and decoding, painting and encoding run in worker threads behind a bounded
+queue (503 with ``Retry-After`` when full), so the event loop keeps answering. Every error is a
+JSON object ``{"error": "..."}`` whose message says what to change. ``/docs`` serves Swagger UI
+from the package, so it works offline.
 """
-
 
 import asyncio
 import importlib.resources
 import io
 import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -23,15 +27,22 @@ from ..catalog import expand_model_refs, shipped_models
 from ..errors import ArtstyleError
 from ..image import open_image, resize_max
 from ..stylize import Stylizer
+from .bodylimit import BodyLimit
 
 log = logging.getLogger(__name__)
+
+FORM_ALLOWANCE = 64 * 1024  # bytes a request may carry beyond the photo: form fields and multipart framing
+STATIC = "/static"  # where the files under artstyle/web/static are served
+ERROR_STATUSES = {400: "malformed form data", 413: "too large: the upload, the photo's pixels or max_size",
+                  415: "not an image", 422: "a field is missing or invalid, or the image cannot be painted",
+                  503: "busy: the queue is full; retry after the Retry-After header's seconds"}
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one request may ask of the server."""
 
-    max_upload_bytes: int = 20 * 1024 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024  # the photo's file; the whole request may be FORM_ALLOWANCE more
     max_pixels: int = 40_000_000
     max_output_side: int = 2048  # px; larger photos are scaled down to this
     workers: int = 1  # stylizations running at once
@@ -48,10 +59,13 @@ class Entry:
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """An error answered as ``{"error": message}`` with ``status`` (and ``headers``)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> list[Entry]:
@@ -75,33 +89,83 @@ def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> lis
 
 def create_app(models: Sequence[str | Path] | None = None, device: torch.device | str = "cpu",
                limits: Limits = Limits()) -> Any:
-    """The FastAPI application, with its models loaded (shipped ones when ``models`` is empty)."""
+    """The FastAPI application, with its models loaded.
+
+    Args:
+        models: model references (shipped names, model folders, run folders); empty or None: the
+            shipped models without their ``-fast`` variants.
+        device: where the networks run.
+        limits: what one request may ask (bytes, pixels, output size) and how many run and wait.
+    """
     try:
         from fastapi import FastAPI, File, Form, Request, UploadFile
         from fastapi.concurrency import run_in_threadpool
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.openapi.docs import get_swagger_ui_html
         from fastapi.responses import HTMLResponse, JSONResponse, Response
+        from fastapi.staticfiles import StaticFiles
+        from pydantic import BaseModel
+        from starlette.exceptions import HTTPException
     except ImportError:
         raise ArtstyleError("the web page needs FastAPI: pip install 'artstyle[web]'") from None
     from .. import __version__
     from ..demo import sample_photo_path
 
+    class ErrorBody(BaseModel):
+        error: str  # one line: what is wrong and what to do
+
     entries = {e.id: e for e in load_entries(models, torch.device(device))}
     sample = resize_max(open_image(sample_photo_path()), 256)
+    started = time.perf_counter()
     thumbnails = {i: _encode(e.stylizer(sample, movement=e.movement), "jpeg") for i, e in entries.items()}
     page = importlib.resources.files("artstyle.web").joinpath("page.html").read_text()
     slots = asyncio.Semaphore(limits.workers)
-    state = {"waiting": 0}
+    state = {"waiting": 0, "seconds": (time.perf_counter() - started) / len(entries)}  # seconds: recent paint time
+    too_large = f"upload too large: at most {limits.max_upload_bytes / 2**20:g} MB"
 
-    app = FastAPI(title="artstyle", version=__version__,
-                  description="Paint photos in the style of art movements.")
+    app = FastAPI(title="artstyle", version=__version__, docs_url=None, redoc_url=None,
+                  description="Paint photos in the style of art movements. Every error is "
+                              '`{"error": "..."}` with a 4xx status (503 when busy).')
+    app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes + FORM_ALLOWANCE, message=too_large)
+    app.mount(STATIC, StaticFiles(packages=[("artstyle.web", "static")]), name="static")
 
     @app.exception_handler(HTTPError)
-    async def _http_error(request: Request, err: HTTPError) -> JSONResponse:
-        return JSONResponse({"error": err.message}, status_code=err.status)
+    async def _own_error(request: Request, err: HTTPError) -> JSONResponse:
+        return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _routing_error(request: Request, err: HTTPException) -> JSONResponse:
+        if err.status_code == 404:
+            message = f"no such page: {request.url.path}; the API is described at /docs"
+        elif err.status_code == 405:
+            allowed = (err.headers or {}).get("Allow", "another method")
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        elif err.status_code == 400:
+            message = f"malformed form data ({err.detail}); send multipart/form-data with the fields in /docs"
+        else:
+            message = str(err.detail)
+        return JSONResponse({"error": message}, status_code=err.status_code, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": validation_message(err.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error; the server's log has the details"}, status_code=500)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="artstyle API",
+                                   swagger_js_url=f"{STATIC}/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{STATIC}/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url=f"{STATIC}/swagger-ui/favicon-32x32.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
@@ -134,30 +198,30 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
         return Response(thumbnails[entry_id], media_type="image/jpeg",
                         headers={"Cache-Control": "max-age=3600"})
 
-    @app.post("/api/stylize", responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}})
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": text}
+                                               for code, text in ERROR_STATUSES.items()}
+
+    @app.post("/api/stylize", responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, **errors})
     async def stylize(
-        request: Request,
         image: UploadFile = File(..., description="the photo"),
-        movement: str = Form(..., description="a movement id from /api/movements"),
-        strength: float = Form(1.0, ge=0.0, le=1.0, description="how much of the style, 0..1"),
+        movement: str = Form(..., description="a movement id from /api/movements", examples=list(entries)[:1]),
+        strength: float = Form(1.0, ge=0.0, le=1.0, allow_inf_nan=False, description="how much of the style, 0..1"),
         preserve_color: bool = Form(False, description="keep the photo's colours"),
-        format: str = Form("png", pattern="^(png|jpeg)$", description="png or jpeg"),
+        format: Literal["png", "jpeg"] = Form("png", description="png or jpeg"),
         max_size: int | None = Form(None, ge=16, description="bound on the output's longest side, px"),
     ) -> Response:
         """Stylize the uploaded photo with one movement; returns the image."""
         if movement not in entries:
-            raise HTTPError(422, f"unknown movement {movement!r}; choose one of: {', '.join(entries)}")
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limits.max_upload_bytes + 64 * 1024:
-            raise HTTPError(413, f"upload too large: at most {limits.max_upload_bytes // 2**20} MB")
-        data = await image.read(limits.max_upload_bytes + 1)
-        if len(data) > limits.max_upload_bytes:
-            raise HTTPError(413, f"upload too large: at most {limits.max_upload_bytes // 2**20} MB")
+            raise HTTPError(422, f"unknown movement {movement[:40]!r}; choose one of: {', '.join(entries)}")
         if max_size is not None and max_size > limits.max_output_side:
             raise HTTPError(413, f"max_size {max_size} is over this server's limit of {limits.max_output_side} px")
+        data = await image.read(limits.max_upload_bytes + 1)
+        if len(data) > limits.max_upload_bytes:
+            raise HTTPError(413, too_large)
+        await run_in_threadpool(_probe, data, limits.max_pixels)
         if state["waiting"] >= limits.queue:
-            raise HTTPError(503, "the server is busy; try again in a moment")
-        photo = _decode(data, limits.max_pixels)
+            retry = max(1, math.ceil(state["seconds"] / limits.workers))
+            raise HTTPError(503, f"the server is busy; try again in {retry} s", headers={"Retry-After": str(retry)})
         entry = entries[movement]
         side = min(max_size or limits.max_output_side, limits.max_output_side)
         state["waiting"] += 1
@@ -166,8 +230,10 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
         finally:
             state["waiting"] -= 1
         try:
-            result = await run_in_threadpool(entry.stylizer, photo, side, entry.movement, strength, preserve_color)
-            body = await run_in_threadpool(_encode, result, format)
+            began = time.perf_counter()
+            body = await run_in_threadpool(_paint, data, limits.max_pixels, entry, side, strength, preserve_color,
+                                           format)
+            state["seconds"] = 0.8 * state["seconds"] + 0.2 * (time.perf_counter() - began)
         finally:
             slots.release()
         return Response(body, media_type=f"image/{format}",
@@ -176,21 +242,51 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     return app
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """The upload as an upright RGB image; 415 for non-images, 413 for too many pixels, 422 if corrupt."""
+def validation_message(errors: Sequence[Any]) -> str:
+    """FastAPI's validation errors as one line naming each field: ``strength: input should be ... (got '2')``."""
+    parts = []
+    for error in errors:
+        field = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header"))
+        message = str(error.get("msg", "invalid")).replace("\n", " ")
+        message = message[:1].lower() + message[1:]
+        value = error.get("input")
+        got = f" (got {value[:40]!r})" if isinstance(value, str) and error.get("type") != "missing" else ""
+        parts.append(f"{field or 'request'}: {message}{got}")
+    return "; ".join(parts) or "invalid request; see /docs for the fields"
+
+
+def _probe(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """The upload's (width, height) from its header alone: 415 for non-images, 413 for too many
+    pixels (decompression bombs included), 422 for headers that cannot be read."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
+    except Image.DecompressionBombError:  # over Pillow's own limit, which is far over ours
+        raise HTTPError(413, f"the image is over the {max_pixels / 1e6:g} megapixel limit (Pillow refuses it as a "
+                             "likely decompression bomb); downscale it") from None
     except UnidentifiedImageError:
         raise HTTPError(415, "not an image: upload a JPEG, PNG, WebP, TIFF, BMP or GIF photo") from None
-    except Exception as err:
+    except Exception as err:  # a hostile header can raise anything from a decoder plugin
         raise HTTPError(422, f"unreadable image ({err})") from None
     if width * height > max_pixels:
-        raise HTTPError(413, f"{width}x{height} is over the {max_pixels // 1_000_000} megapixel limit")
+        raise HTTPError(413, f"{width}x{height} is over the {max_pixels / 1e6:g} megapixel limit; downscale it")
+    return width, height
+
+
+def _paint(data: bytes, max_pixels: int, entry: Entry, side: int, strength: float, preserve_color: bool,
+           fmt: str) -> bytes:
+    """Decode, paint and encode one upload (in a worker thread); 422 for images that cannot be painted."""
     try:
-        return open_image(io.BytesIO(data), max_pixels=max_pixels)
+        photo = open_image(io.BytesIO(data), max_pixels=max_pixels)
     except ArtstyleError as err:
         raise HTTPError(422, str(err)) from None
+    except Exception as err:  # decoders raise more than OSError on hostile files
+        raise HTTPError(422, f"the upload: unreadable image ({err})") from None
+    try:
+        result = entry.stylizer(photo, side, entry.movement, strength, preserve_color)
+    except ArtstyleError as err:
+        raise HTTPError(422, str(err)) from None
+    return _encode(result, fmt)
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
