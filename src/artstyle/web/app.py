@@ -121,7 +121,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     page = importlib.resources.files("artstyle.web").joinpath("page.html").read_text()
     slots = asyncio.Semaphore(limits.workers)
     state = {"waiting": 0, "seconds": (time.perf_counter() - started) / len(entries)}  # seconds: recent paint time
-    too_large = f"upload too large: at most {limits.max_upload_bytes / 2**20:g} MB"
+    too_large = f"upload too large: at most {_bytes_text(limits.max_upload_bytes)}"
 
     app = FastAPI(title="artstyle", version=__version__, docs_url=None, redoc_url=None,
                   description="Paint photos in the style of art movements. Every error is "
@@ -204,16 +204,18 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     @app.post("/api/stylize", responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, **errors})
     async def stylize(
         image: UploadFile = File(..., description="the photo"),
-        movement: str = Form(..., description="a movement id from /api/movements", examples=list(entries)[:1]),
+        movement: str = Form(..., description="a movement id from /api/movements",
+                             json_schema_extra={"enum": list(entries)}),  # checked below, to say what to choose
         strength: float = Form(1.0, ge=0.0, le=1.0, allow_inf_nan=False, description="how much of the style, 0..1"),
         preserve_color: bool = Form(False, description="keep the photo's colours"),
         format: Literal["png", "jpeg"] = Form("png", description="png or jpeg"),
-        max_size: int | None = Form(None, ge=16, description="bound on the output's longest side, px"),
+        max_size: int = Form(limits.max_output_side, ge=16, json_schema_extra={"maximum": limits.max_output_side},
+                             description="bound on the output's longest side, px"),  # over the maximum: 413
     ) -> Response:
         """Stylize the uploaded photo with one movement; returns the image."""
         if movement not in entries:
             raise HTTPError(422, f"unknown movement {movement[:40]!r}; choose one of: {', '.join(entries)}")
-        if max_size is not None and max_size > limits.max_output_side:
+        if max_size > limits.max_output_side:
             raise HTTPError(413, f"max_size {max_size} is over this server's limit of {limits.max_output_side} px")
         data = await image.read(limits.max_upload_bytes + 1)
         if len(data) > limits.max_upload_bytes:
@@ -223,7 +225,6 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
             retry = max(1, math.ceil(state["seconds"] / limits.workers))
             raise HTTPError(503, f"the server is busy; try again in {retry} s", headers={"Retry-After": str(retry)})
         entry = entries[movement]
-        side = min(max_size or limits.max_output_side, limits.max_output_side)
         state["waiting"] += 1
         try:
             await slots.acquire()
@@ -231,7 +232,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
             state["waiting"] -= 1
         try:
             began = time.perf_counter()
-            body = await run_in_threadpool(_paint, data, limits.max_pixels, entry, side, strength, preserve_color,
+            body = await run_in_threadpool(_paint, data, limits.max_pixels, entry, max_size, strength, preserve_color,
                                            format)
             state["seconds"] = 0.8 * state["seconds"] + 0.2 * (time.perf_counter() - began)
         finally:
@@ -287,6 +288,11 @@ def _paint(data: bytes, max_pixels: int, entry: Entry, side: int, strength: floa
     except ArtstyleError as err:
         raise HTTPError(422, str(err)) from None
     return _encode(result, fmt)
+
+
+def _bytes_text(n: int) -> str:
+    """``n`` bytes for people: ``20 MB``, ``195 KB``."""
+    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 1024:.3g} KB"
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
