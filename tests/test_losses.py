@@ -36,20 +36,23 @@ def test_tv_by_hand() -> None:
 
 
 def test_perceptual_losses_parts_are_weighted_and_sum_to_total() -> None:
-    config = LossConfig(style_layers=("a", "b"), style_layer_weights=(1.0, 0.5), content_layer="c",
+    config = LossConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 0.5),
+                        content_layer="relu4_2",
                         content_weight=2.0, style_weight=3.0, tv_weight=0.1)
     torch.manual_seed(0)
-    out_f = {k: torch.rand(2, 4, 5, 5) for k in "abc"}
-    photo_f = {"c": torch.rand(2, 4, 5, 5)}
-    targets = {k: gram_matrix(torch.rand(1, 4, 5, 5))[0] for k in "ab"}
+    a, b, c = "relu1_1", "relu2_1", "relu4_2"
+    out_f = {k: torch.rand(2, 4, 5, 5) for k in (a, b, c)}
+    photo_f = {c: torch.rand(2, 4, 5, 5)}
+    targets = {k: gram_matrix(torch.rand(1, 4, 5, 5))[0] for k in (a, b)}
     image = torch.rand(2, 3, 8, 8)
     parts = perceptual_losses(image, out_f, photo_f, targets, config)
-    assert set(parts) == {"content", "style/a", "style/b", "style", "tv", "total"}
-    assert parts["content"].item() == pytest.approx(2.0 * content_loss(out_f["c"], photo_f["c"]).item())
-    assert parts["style/b"].item() == pytest.approx(
-        3.0 * 0.5 * style_loss(gram_matrix(out_f["b"]), targets["b"]).item(), rel=1e-5)
+    assert set(parts) == {"content", f"style/{a}", f"style/{b}", "style", "tv", "total"}
+    assert parts["content"].item() == pytest.approx(2.0 * content_loss(out_f[c], photo_f[c]).item())
+    assert parts[f"style/{b}"].item() == pytest.approx(
+        3.0 * 0.5 * style_loss(gram_matrix(out_f[b]), targets[b]).item(), rel=1e-5)
     assert parts["total"].item() == pytest.approx(
-        parts["content"].item() + parts["style/a"].item() + parts["style/b"].item() + parts["tv"].item(), rel=1e-5)
+        parts["content"].item() + parts[f"style/{a}"].item() + parts[f"style/{b}"].item() + parts["tv"].item(),
+        rel=1e-5)
 
 
 def test_sliced_style_loss_by_hand() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from artstyle import train as train_module
 from artstyle.checkpoint import load_checkpoint, load_model
-from artstyle.errors import TrainingError, TrainingInterrupted, UsageError
+from artstyle.errors import ArtstyleError, TrainingError, TrainingInterrupted, UsageError
 from artstyle.image import psnr
 from artstyle.train import TrainRequest, train
 from conftest import tiny_config
@@ -152,6 +152,54 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset: tuple[Path, 
     state = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
     assert state["step"] == good
     assert all(torch.isfinite(p).all() for p in state["model"].values())
+
+
+def test_nan_before_any_checkpoint_says_none_was_saved(dataset: tuple[Path, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    original = train_module.perceptual_losses
+
+    def nan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        parts = original(*args, **kwargs)
+        parts["total"] = parts["total"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(train_module, "perceptual_losses", nan)
+    with pytest.raises(TrainingError, match="at step 1; no checkpoint was saved before it; lower --lr") as err:
+        train(_request(dataset, tmp_path / "run", steps=4))
+    assert "is kept" not in str(err.value)
+    assert not (tmp_path / "run" / "ember" / "checkpoint.pt").exists()
+
+
+def test_resume_without_a_checkpoint_stops_unless_asked_to_start(dataset: tuple[Path, Path], tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(UsageError, match="nothing to resume: no checkpoint.pt in .*ember; check --out"):
+        train(_request(dataset, tmp_path / "run", steps=2, resume=True))
+    assert not (tmp_path / "run" / "ember" / "checkpoint.pt").exists()
+    (result,) = train(_request(dataset, tmp_path / "run", steps=2, resume=True, start_if_new=True))
+    assert result.steps == 2 and "starting from step 0" in caplog.text
+    (result,) = train(_request(dataset, tmp_path / "run", steps=3, resume=True, start_if_new=True))
+    assert load_checkpoint(result.folder / "checkpoint.pt")["history"][0]["step"] == 1  # resumed, not restarted
+    assert result.steps == 3
+
+
+def test_temporary_files_of_an_interrupted_write_are_removed(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    train(_request(dataset, tmp_path / "run", steps=2))
+    folder = tmp_path / "run" / "ember"
+    leftover = folder / ".checkpoint.pt.k1ll3d.tmp"  # what a kill -9 during a checkpoint write leaves
+    leftover.write_bytes(b"half a checkpoint")
+    train(_request(dataset, tmp_path / "run", steps=3, resume=True))
+    assert not leftover.exists()
+    assert not list(folder.glob(".*"))
+
+
+def test_an_unwritable_run_folder_fails_before_any_work(dataset: tuple[Path, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "run").write_text("a file where the run folder should be")
+    loaded = []
+    monkeypatch.setattr(train_module, "build_shared", lambda *a, **k: loaded.append(1))
+    with pytest.raises(ArtstyleError, match="run is a file, not a folder"):
+        train(_request(dataset, tmp_path / "run" / "sub", steps=2))
+    assert not loaded
 
 
 def test_bad_photos_are_skipped(dataset: tuple[Path, Path], tmp_path: Path) -> None:

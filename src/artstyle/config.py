@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -13,6 +14,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the device com
 STYLE_LOSSES = ("gram", "sliced")
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+# (block, convolutions in it) of VGG-19; its layers are named relu{block}_{index} as in the paper
+VGG_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+VGG_RELU_LAYERS = tuple(f"relu{b}_{i}" for b, n in VGG_BLOCKS for i in range(1, n + 1))
 
 T = TypeVar("T")
 
@@ -51,6 +56,12 @@ class LossConfig:
     vgg_weights: str = "oxford"
 
     def __post_init__(self) -> None:
+        for layer in (self.content_layer, *self.style_layers):
+            if layer not in VGG_RELU_LAYERS:
+                raise UsageError(f"unknown VGG-19 layer {layer!r}; choose one of: {', '.join(VGG_RELU_LAYERS)}")
+        _check_weights(self, "content_weight", "style_weight", "tv_weight", "adversarial_weight")
+        if not all(math.isfinite(w) and w >= 0 for w in self.style_layer_weights):
+            raise UsageError(f"style layer weights {self.style_layer_weights} must be numbers, 0 or more")
         if self.style_loss not in STYLE_LOSSES:
             raise UsageError(f"unknown style loss {self.style_loss!r}; choose one of: {', '.join(STYLE_LOSSES)}")
         if len(self.style_layers) != len(self.style_layer_weights):
@@ -73,6 +84,11 @@ class DataConfig:
     preview_photos: int = 4  # photos held out of training and shown in preview.png
     max_photos: int = 20000  # photos kept in memory, resized, for training
 
+    def __post_init__(self) -> None:
+        _check_counts(self, "preview_photos", positive=False)
+        _check_counts(self, "image_size", "style_size", "max_paintings", "style_views", "style_samples",
+                      "min_paintings", "max_photos")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -89,6 +105,11 @@ class TrainConfig:
     preview_every: int = 100
     log_every: int = 10
 
+    def __post_init__(self) -> None:
+        _check_counts(self, "lr_step", positive=False)
+        _check_counts(self, "steps", "batch_size", "checkpoint_every", "preview_every", "log_every")
+        _check_weights(self, "lr", "lr_gamma", positive=True)
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -98,6 +119,25 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _check_counts(config: Any, *names: str, positive: bool = True) -> None:
+    """Refuse (``UsageError``) settings that are not whole numbers above 0 (or at least 0)."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+            raise UsageError(f"{name.replace('_', '-')} {value!r} must be a whole number, "
+                             f"{'1' if positive else '0'} or more")
+
+
+def _check_weights(config: Any, *names: str, positive: bool = False) -> None:
+    """Refuse (``UsageError``) settings that are not finite numbers above 0 (or at least 0)."""
+    for name in names:
+        value = getattr(config, name)
+        ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 if positive else value >= 0)
+        if not ok:
+            raise UsageError(f"{name.replace('_', '-')} {value!r} must be a finite number, "
+                             f"{'above 0' if positive else '0 or more'}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

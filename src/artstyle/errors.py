@@ -32,6 +32,8 @@ class TrainingError(ArtstyleError):
 
 
 class TrainingInterrupted(ArtstyleError):
-    """Ctrl-C during training; a checkpoint was saved before stopping."""
+    """Ctrl-C (exit code 130) or SIGTERM (143) during training; a checkpoint was saved before stopping."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

