@@ -1,6 +1,7 @@
 """The command line: main([...]) in-process, and the installed command once."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -70,13 +71,25 @@ def test_sheet(trained_run: Path, tmp_path: Path) -> None:
     (["train", "{data}", "--photos", "{photos}", "--movements", "embr", "--out", "{tmp}/r"],
      "unknown movement(s) 'embr'; choose from: ember, lagoon", 2),
     (["stylize", "{photo}", "--model", "{run}/ember", "--device", "cuda"], "no CUDA GPU", 2),
+    (["stylize", "{photo}", "--model", "{run}/ember", "-o", "{photo}/x.png"], "photo.jpg is a file, not a folder", 1),
+    (["sheet", "{photo}", "--model", "{run}/ember", "-o", "{photo}/s.png"], "photo.jpg is a file, not a folder", 1),
+    (["demo", "-o", "{photo}/demo", "--tiny", "--steps", "1"], "photo.jpg is a file, not a folder", 1),
+    (["train", "{data}", "--photos", "{photos}", "--out", "{photo}/run", "--min-paintings", "2"],
+     "photo.jpg is a file, not a folder", 1),
+    (["stylize", "{thin}", "--model", "{run}/ember", "--size", "64", "-o", "{tmp}/o.png"], "too thin to paint", 1),
+    (["train", "{data}", "--photos", "{photos}", "--out", "{tmp}/r", "--resume", "--min-paintings", "2"],
+     "nothing to resume", 2),
+    (["demo", "-o", "{tmp}/old_demo"], "holds an earlier demo; use --overwrite", 2),
 ])
 def test_errors_are_one_line_without_traceback(argv: list[str], message: str, code: int, trained_run: Path,
                                               dataset: tuple[Path, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     photo = _photo(tmp_path / "photo.jpg")
     (tmp_path / "notes.txt").write_text("hello")
-    fill = {"tmp": tmp_path, "run": trained_run, "photo": photo, "data": dataset[0], "photos": dataset[1]}
+    (tmp_path / "old_demo").mkdir()
+    (tmp_path / "old_demo" / "sheet.png").write_bytes(b"an earlier demo's sheet")
+    fill = {"tmp": tmp_path, "run": trained_run, "photo": photo, "data": dataset[0], "photos": dataset[1],
+            "thin": _photo(tmp_path / "thin.png", (3000, 17))}
     argv = [a.format(**fill) for a in argv]
     assert main([*argv, "-q"]) == code
     err = capsys.readouterr().err
@@ -84,11 +97,58 @@ def test_errors_are_one_line_without_traceback(argv: list[str], message: str, co
     assert err.count("\n") == 1 and err.startswith("artstyle: error: ")
 
 
-def test_bad_option_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("argv,message", [
+    (["train", "x", "--photos", "y", "--steps", "-5"], "-5 must be positive"),
+    (["train", "x", "--photos", "y", "--preview-photos", "-1"], "-1 must be 0 or more"),
+    (["train", "x", "--photos", "y", "--lr-step", "-3"], "-3 must be 0 or more"),
+    (["train", "x", "--photos", "y", "--content-layer", "relu9_9"], "invalid choice: 'relu9_9'"),
+    (["train", "x", "--photos", "y", "--tv-weight", "nan"], "nan must be a number, 0 or more"),
+    (["train", "x", "--photos", "y", "--adversarial-weight", "-1"], "-1 must be a number, 0 or more"),
+    (["stylize", "p.jpg", "--model", "m", "--tile", "5"], "5 px is too small: give at least 64 px"),
+    (["stylize", "p.jpg", "--model", "m", "--tile", "-5"], "-5 must be 0 or more"),
+])
+def test_bad_option_values_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "x", "--photos", "y", "--steps", "-5"])
+        main(argv)
     assert exit_info.value.code == 2
-    assert "-5 must be positive" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+def test_help_shows_defaults_of_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "one drop at 3/4 of the run) (default: 0)" in out  # --lr-step
+
+
+def test_progress_without_a_terminal_is_logged(trained_run: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from artstyle.cli import _LogProgress
+
+    clock = [0.0]
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("artstyle")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        bar = _LogProgress(total=10, desc="ember", unit="img", interval=30.0, clock=lambda: clock[0])
+        for _ in range(10):
+            clock[0] += 12.0  # an update every 12 s: a line at 36 s, 72 s and 108 s, and one at the end
+            bar.update(1)
+        bar.close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert lines == ["ember: 3/10 img (30%), ETA 1:24, 0:36 elapsed", "ember: 6/10 img (60%), ETA 0:48, 1:12 elapsed",
+                     "ember: 9/10 img (90%), ETA 0:12, 1:48 elapsed", "ember: 10/10 img (100%), 2:00 elapsed"]
+    # the real thing, through the command (pytest's stderr is not a terminal)
+    photo = _photo(tmp_path / "photo.jpg")
+    assert main(["stylize", str(photo), "--model", str(trained_run / "ember"), "-o", str(tmp_path / "o.png")]) == 0
+    err = capsys.readouterr().err
+    assert "stylize (ember): 1/1 img (100%), 0:0" in err and f"wrote {tmp_path / 'o.png'}" in err
 
 
 @pytest.mark.slow
@@ -131,6 +191,40 @@ def test_installed_command(trained_run: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "artstyle", "stylize", str(photo), "--model", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "not a model folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_training_process_saves_a_checkpoint(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    """What a cluster scheduler does before it preempts a job: SIGTERM, then resume."""
+    import signal
+    import time
+
+    from artstyle.checkpoint import load_checkpoint
+
+    paintings, photos = dataset
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "artstyle", "train", str(paintings), "--photos", str(photos), "--out", str(out),
+            "--movements", "ember", "--steps", "100000", "--checkpoint-every", "1", "--batch-size", "1",
+            "--image-size", "32", "--style-size", "48", "--channels", "8", "--residual-blocks", "1",
+            "--precision", "fp32", "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    checkpoint = out / "ember" / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("artstyle: error: terminated (SIGTERM): ember saved at step ") and "--resume" in last
+    step = load_checkpoint(checkpoint)["step"]
+    assert f"saved at step {step} of 100000" in last and step >= 1
+    assert not list((out / "ember").glob(".*.tmp"))
+    resumed = subprocess.run([*argv[:argv.index("--steps") + 1], str(step + 1), *argv[argv.index("--steps") + 2:],
+                              "--resume", "-q"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(checkpoint)["step"] == step + 1
 
 
 @pytest.mark.slow

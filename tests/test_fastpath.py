@@ -117,8 +117,8 @@ def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, 
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import artstyle.image
 
-    monkeypatch.setattr(artstyle.image, "AUTO_TILE_PIXELS", 50 * 40 - 1)
-    monkeypatch.setattr(artstyle.image, "DEFAULT_TILE", 32)
+    monkeypatch.setattr(artstyle.image, "AUTO_TILE_PIXELS", 100 * 80 - 1)
+    monkeypatch.setattr(artstyle.image, "DEFAULT_TILE", 64)
     monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
     tiled: list[tuple[int, ...]] = []
     original = Stylizer.stylize_tiled
@@ -130,11 +130,11 @@ def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, 
     monkeypatch.setattr(Stylizer, "stylize_tiled", spy)
     small, large = tmp_path / "in" / "small.png", tmp_path / "in" / "large.png"
     small.parent.mkdir()
-    _photo(40, 30).save(small)
-    _photo(50, 40).save(large)
+    _photo(80, 60).save(small)
+    _photo(100, 80).save(large)
     summary = _stylize([str(small.parent), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out")], capsys)
     assert summary["engine"] == ["openvino", "torch"] and len(summary["written"]) == 2  # type: ignore[arg-type]
-    assert tiled == [(1, 3, 40, 50)]  # only the large one, in tiles
+    assert tiled == [(1, 3, 80, 100)]  # only the large one, in tiles
 
 
 def test_a_stylize_run_never_starts_pytorch(trained_run: Path, tmp_path: Path) -> None:
@@ -164,3 +164,19 @@ def test_auto_falls_back_to_pytorch_when_openvino_cannot_start(trained_run: Path
     assert _stylize(args, capsys)["engine"] == ["torch"]
     assert main(["stylize", *args, "--overwrite", "--engine", "openvino"]) != 0
     assert "Permission denied" in capsys.readouterr().err
+
+
+def test_an_unwritable_cache_falls_back_to_pytorch(trained_run: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "not_a_folder").write_text("x")
+    monkeypatch.setenv("ARTSTYLE_CACHE", str(tmp_path / "not_a_folder" / "cache"))
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    photo = tmp_path / "photo.png"
+    _photo(50, 40).save(photo)
+    args = [str(photo), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out.png")]
+    assert main(["stylize", *args, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["engine"] == ["torch"]
+    assert "cannot be written" in captured.err and "set ARTSTYLE_CACHE" in captured.err
+    assert Image.open(tmp_path / "out.png").size == (50, 40)

@@ -1,4 +1,7 @@
+import errno
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from artstyle.image import (
     iter_inputs,
     list_images,
     open_image,
+    resize_for_painting,
     resize_max,
     save_image,
     to_pil,
@@ -112,7 +116,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
     def explode(f: object) -> None:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(ArtstyleError, match="No space left.*check the disk"):
+    with pytest.raises(ArtstyleError, match="No space left.*free some space"):
         atomic_write(path, explode)
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.bin"]  # no temporary file left behind
@@ -125,6 +129,58 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_unwritable_outputs_give_one_line_and_leave_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(ArtstyleError, match="a_file is a file, not a folder"):
+        save_image(_checker(), blocker / "sub" / "out.png")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(ArtstyleError, match=r"\(Read-only file system\); write elsewhere"):
+        save_image(_checker(), tmp_path / "ro" / "out.png")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a_file", "ro"]
+
+
+def test_written_files_get_the_mode_of_a_plain_new_file(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        save_image(_checker(), tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_images_too_thin_after_resizing_are_refused() -> None:
+    sliver = Image.new("RGB", (3000, 17))
+    assert resize_for_painting(sliver, None).size == (3000, 17)
+    with pytest.raises(ImageError, match=r"3000x17 is too thin to paint: it would be 256x1 px"):
+        resize_for_painting(sliver, 256)
+    assert resize_for_painting(Image.new("RGB", (600, 40)), 256).size == (256, 17)
+
+
+def test_float_image_with_nan_keeps_its_picture(tmp_path: Path) -> None:
+    arr = np.tile(np.linspace(0.0, 100.0, 32, dtype=np.float32), (32, 1))
+    arr[3, 3] = np.nan
+    Image.fromarray(arr, "F").save(tmp_path / "f.tif")
+    rgb = np.asarray(open_image(tmp_path / "f.tif"))
+    assert rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 255 and rgb[3, 3, 0] == 0
+    assert len(np.unique(rgb[..., 0])) > 20  # a gradient, not flat grey
+
+
+def test_pillow_bomb_warning_is_left_to_artstyle_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Image.new("RGB", (40, 40)).save(tmp_path / "p.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # warns from 1000 px, refuses from 2000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_image(tmp_path / "p.png").size == (40, 40)
+    Image.new("RGB", (50, 50)).save(tmp_path / "q.png")
+    with pytest.raises(ImageError, match="decompression-bomb limit"):
+        open_image(tmp_path / "q.png")
 
 
 def test_save_image_refuses_unknown_suffix(tmp_path: Path) -> None:

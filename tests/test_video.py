@@ -108,3 +108,38 @@ def test_video_command_compiles(clip: Path, trained_run: Path, tmp_path: Path,
     onnx.write_bytes(b"")  # refused before it is read
     assert main(["video", str(clip), "-o", str(tmp_path / "z.mp4"), "--model", str(onnx), "--compile", "-q"]) == 2
     assert "--compile applies to PyTorch models" in capsys.readouterr().err
+
+
+def test_a_full_disk_gives_one_line_and_leaves_nothing(clip: Path, trained_run: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from artstyle import video
+
+    def full(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(video.os, "replace", full)
+    out = tmp_path / "out" / "x.mp4"
+    assert main(["video", str(clip), "-o", str(out), "--model", str(trained_run / "ember"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"artstyle: error: could not write {out} (No space left on device); "
+                   "free some space or write elsewhere\n")
+    assert list((tmp_path / "out").iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / "file").write_text("x")
+    assert main(["video", str(clip), "-o", str(tmp_path / "file" / "x.mp4"), "--model", str(trained_run / "ember"),
+                 "-q"]) == 1
+    assert "file is a file, not a folder" in capsys.readouterr().err
+
+
+def test_video_gets_the_mode_of_a_plain_new_file(clip: Path, trained_run: Path, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        stylize_video(clip, tmp_path / "out.mp4", Stylizer.from_pretrained(trained_run / "ember"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.mp4").stat().st_mode & 0o777 == 0o644

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ArtstyleError, UsageError
+from .errors import ArtstyleError, ImageError, UsageError
 
 log = logging.getLogger("artstyle")
 
@@ -34,13 +34,14 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Shows defaults, except the uninformative ones (None, False) and those the help already gives."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "(default" in (action.help or ""):
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import PRECISIONS
+    from .image import MIN_TILE
 
     parser = argparse.ArgumentParser(
         prog="artstyle",
@@ -74,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                    help="bound on the longest side of the output, px (default: the input's own size)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--tile", type=int, default=None, metavar="PX",
-                   help="paint in overlapping tiles of this size to bound memory (0: never; default: "
-                        "tiles of 1024 px for images over 6 megapixels)")
+    p.add_argument("--tile", type=_tile_size, default=None, metavar="PX",
+                   help=f"paint in overlapping tiles of this size to bound memory, at least {MIN_TILE} px (0: never; "
+                        "default: tiles of 1024 px for images over 6 megapixels)")
     p.add_argument("--engine", choices=("auto", "openvino", "torch"), default="auto",
                    help="what runs the network. openvino: on the CPU without starting PyTorch, bf16 where "
                         "the CPU has AMX or AVX-512 BF16; the quickest for a few photos (pip install "
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=60, help="training steps of the tiny model")
     p.add_argument("--tiny", action="store_true",
                    help="train and use the tiny demo model even when shipped models are installed")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in OUTPUT")
     common(p)
     return parser
 
@@ -214,7 +216,16 @@ def _look_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_parser(sub: Any, common: Any) -> None:
-    from .config import LOSS_PRESETS, PRECISIONS, STYLE_LOSSES, DataConfig, ModelConfig, TrainConfig, loss_preset
+    from .config import (
+        LOSS_PRESETS,
+        PRECISIONS,
+        STYLE_LOSSES,
+        VGG_RELU_LAYERS,
+        DataConfig,
+        ModelConfig,
+        TrainConfig,
+        loss_preset,
+    )
 
     d, t, m, lc = DataConfig(), TrainConfig(), ModelConfig(), loss_preset("default")
     p = sub.add_parser(
@@ -239,7 +250,7 @@ def _train_parser(sub: Any, common: Any) -> None:
     g.add_argument("--steps", type=_positive_int, default=t.steps, help="optimisation steps per movement")
     g.add_argument("--batch-size", type=_positive_int, default=t.batch_size, help="photos per step")
     g.add_argument("--lr", type=_positive_float, default=t.lr, help="Adam learning rate")
-    g.add_argument("--lr-step", type=int, default=t.lr_step,
+    g.add_argument("--lr-step", type=_count, default=t.lr_step,
                    help="steps between learning-rate drops (0: one drop at 3/4 of the run)")
     g.add_argument("--lr-gamma", type=_positive_float, default=t.lr_gamma, help="factor of each learning-rate drop")
     g.add_argument("--seed", type=int, default=t.seed, help="random seed (CPU runs are reproducible)")
@@ -252,7 +263,11 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="steps between checkpoints")
     g.add_argument("--preview-every", type=_positive_int, default=t.preview_every,
                    help="steps between preview.png refreshes")
-    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; stops if there is none")
+    g.add_argument("--resume-or-start", action="store_true",
+                   help="resume where there is a checkpoint, else start (with a warning): one command for a "
+                        "first start and for every restart after a preemption")
     g.add_argument("--overwrite", action="store_true", help="start again, replacing an earlier run in --out")
     g = p.add_argument_group("data")
     g.add_argument("--image-size", type=_positive_int, default=d.image_size, help="side of the square photo crops, px")
@@ -265,7 +280,7 @@ def _train_parser(sub: Any, common: Any) -> None:
                         "fewer paintings gets several random crops and scales of each (1: whole paintings only)")
     g.add_argument("--min-paintings", type=_positive_int, default=d.min_paintings,
                    help="without --movements, skip movements with fewer paintings")
-    g.add_argument("--preview-photos", type=int, default=d.preview_photos,
+    g.add_argument("--preview-photos", type=_count, default=d.preview_photos,
                    help="photos held out of training and shown in preview.png")
     g.add_argument("--cache-dir", default=None,
                    help="where style targets are cached (default: $ARTSTYLE_CACHE or ~/.cache/artstyle)")
@@ -278,15 +293,15 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help=f"what the style loss matches (default {lc.style_loss}): gram, the paintings' mean Gram "
                         "matrix (their average palette and texture), or sliced, the distribution of their VGG "
                         "features (sliced Wasserstein: keeps a movement's several looks instead of their mean)")
-    g.add_argument("--content-layer", default=None,
+    g.add_argument("--content-layer", default=None, choices=VGG_RELU_LAYERS, metavar="LAYER",
                    help=f"VGG layer of the content loss (default {lc.content_layer}; relu2_2 keeps more detail)")
     g.add_argument("--content-weight", type=_positive_float, default=None, help=f"(default {lc.content_weight:g})")
     g.add_argument("--style-weight", type=_positive_float, default=None, help=f"(default {lc.style_weight:g})")
     g.add_argument("--style-layer-weights", type=_float_list, default=None,
                    help="comma-separated weights of relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 "
                         f"(default {','.join(f'{w:g}' for w in lc.style_layer_weights)})")
-    g.add_argument("--tv-weight", type=float, default=None, help=f"total-variation weight (default {lc.tv_weight:g})")
-    g.add_argument("--adversarial-weight", type=float, default=None,
+    g.add_argument("--tv-weight", type=_weight, default=None, help=f"total-variation weight (default {lc.tv_weight:g})")
+    g.add_argument("--adversarial-weight", type=_weight, default=None,
                    help=f"weight of a movement critic, a patch discriminator trained on crops of the movement's "
                         f"paintings against the outputs (default {lc.adversarial_weight:g}: none); slower per "
                         "step, and it needs thousands of steps to pay; one movement at a time")
@@ -305,6 +320,35 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def _tile_size(text: str) -> int:
+    from .image import MIN_TILE
+
+    value = _count(text)
+    if 0 < value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"{value} px is too small: give at least {MIN_TILE} px, or 0 to paint whole")
+    return value
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number, 0 or more")
     return value
 
 
@@ -352,15 +396,67 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.propagate = False
 
 
-def _progress_factory(args: argparse.Namespace) -> Any:
+def _progress_factory(args: argparse.Namespace, log_interval: float = 30.0) -> Any:
+    """Progress bars on a terminal; without one (a log file, a scheduler), a log line at most every
+    ``log_interval`` seconds; nothing with --quiet."""
     from tqdm import tqdm
 
-    disable = args.quiet or not sys.stderr.isatty()
-
     def factory(**kwargs: Any) -> Any:
-        return tqdm(disable=disable, dynamic_ncols=True, unit_scale=False, smoothing=0.1, **kwargs)
+        if args.quiet:
+            return tqdm(disable=True, **kwargs)
+        if not sys.stderr.isatty():
+            return _LogProgress(interval=log_interval, **kwargs)
+        return tqdm(dynamic_ncols=True, unit_scale=False, smoothing=0.1, **kwargs)
 
     return factory
+
+
+class _LogProgress:
+    """A progress bar for logs: "desc: n/total unit (p%), elapsed, ETA" at most every ``interval`` s,
+    and once at the end."""
+
+    def __init__(self, total: int | None = None, desc: str = "", unit: str = "it", initial: int = 0,
+                 interval: float = 30.0, clock: Any = None, **_: Any) -> None:
+        import time
+
+        self._clock = clock or time.monotonic
+        self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
+        self.n = self.initial = self.logged = initial
+        self.start = self.last = self._clock()
+        self.postfix = ""
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self._clock() - self.last >= self.interval:
+            self._log()
+
+    def set_postfix_str(self, s: str) -> None:
+        self.postfix = s
+
+    def close(self) -> None:
+        if self.n != self.logged:
+            self._log()
+
+    def _log(self) -> None:
+        now = self._clock()
+        elapsed = now - self.start
+        line = f"{self.desc}: {self.n}"
+        if self.total:
+            line += f"/{self.total} {self.unit} ({100 * self.n / self.total:.0f}%)"
+            done = self.n - self.initial
+            if 0 < done and self.n < self.total:
+                line += f", ETA {_duration(elapsed / done * (self.total - self.n))}"
+        else:
+            line += f" {self.unit}"
+        line += f", {_duration(elapsed)} elapsed"
+        log.info("%s%s", line, f"; {self.postfix}" if self.postfix else "")
+        self.last, self.logged = now, self.n
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
@@ -393,7 +489,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                           checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
     )
     paintings = Path(args.paintings)
-    if args.resume and args.overwrite:
+    if (args.resume or args.resume_or_start) and args.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
     out = Path(args.out) if args.out else Path("runs") / (paintings.resolve().name or "run")
     device = distributed.init_from_env(args.device)  # one process of several under torchrun
@@ -403,7 +499,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.quiet = True
     request = TrainRequest(
         paintings=paintings, photos=Path(args.photos), out=out, config=config,
-        movements=args.movements or (), device=device, resume=args.resume,
+        movements=args.movements or (), device=device, resume=args.resume or args.resume_or_start,
+        start_if_new=args.resume_or_start,
         overwrite=args.overwrite, joint=args.joint, joint_name=args.joint_name,
         cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(), compile=args.compile,
     )
@@ -413,8 +510,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         distributed.shutdown()
     if not main_process:
         return 0
-    for r in results:
-        log.info("%s: %d steps in %.0f s -> %s", r.name, r.steps, r.seconds, r.folder)
     _emit(args, {"out": str(out), "models": [
         {"name": r.name, "folder": str(r.folder), "steps": r.steps, "seconds": round(r.seconds, 1),
          "final_losses": r.final_losses} for r in results]})
@@ -439,16 +534,23 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     bar = _progress_factory(args)(total=len(pairs), desc=f"stylize ({painter.label})", unit="img")
     for src, dst in pairs:
         try:
-            image = open_image(src)
-        except ArtstyleError as err:
-            log.warning("skipped %s", err)
+            result = painter(open_image(src))
+        except ImageError as err:
+            message = str(err) if str(err).startswith(str(src)) else f"{src}: {err}"
+            if len(pairs) == 1:
+                raise ImageError(message) from None
+            log.warning("skipped %s", message)
             failed.append(str(src))
         else:
-            save_image(painter(image), dst)
+            save_image(result, dst)
             written.append(str(dst))
         bar.update(1)
     bar.close()
-    log.info("wrote %d image(s)%s", len(written), f" to {Path(written[0]).parent}" if written else "")
+    skipped = f"; skipped {len(failed)} of {len(pairs)}" if failed else ""
+    if len(written) == 1:
+        log.info("wrote %s%s", written[0], skipped)
+    elif written:
+        log.info("wrote %d images to %s%s", len(written), Path(written[0]).parent, skipped)
     _emit(args, {"model": str(folders[0]), "movement": painter.label, "engine": painter.engines_used(),
                  "written": written, "failed": failed})
     if not written:
@@ -659,12 +761,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if judge is not None:
         report["judge"] = {"classes": judge.classifier.classes, "cross_validated_accuracy":
                            round(judge.classifier.accuracy, 4)}
+    sheets: dict[Path, Any] = {}  # written with the report, once every model is done: no partial results
     for folder, stylizer in stylizers:
         scores, sheet = evaluate(stylizer, photos, paintings, size=args.size, cache_dir=cache, judge=judge)
         sheet_path = out / f"{stylizer.name}_sheet.png"
-        if any(m["sheet"] == str(sheet_path) for m in report["models"]):  # two models of one name
+        if sheet_path in sheets:  # two models of one name
             sheet_path = out / f"{folder.parent.name}_{stylizer.name}_sheet.png"
-        save_image(sheet, sheet_path)
+        sheets[sheet_path] = sheet
         report["models"].append({"model": stylizer.name, "folder": str(folder), "sheet": str(sheet_path),
                                  "precision": str(stylizer.dtype).removeprefix("torch."),
                                  "scores": [s.as_dict() for s in scores]})
@@ -674,6 +777,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       and s.retrieval is not None else "")
             log.info("%-16s %-18s %sstyle %.3f  content %.3f  %.3f s/image", stylizer.name, s.movement, judged,
                      s.style_distance, s.content_distance, s.seconds_per_image)
+    for sheet_path, sheet in sheets.items():
+        save_image(sheet, sheet_path)
     write_json(out / "report.json", report)
     log.info("wrote %s", out / "report.json")
     _emit(args, report)
@@ -751,6 +856,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     from .runtime import resolve_device
 
+    if (Path(args.output) / "sheet.png").exists() and not args.overwrite:
+        raise UsageError(f"{args.output} holds an earlier demo; use --overwrite to replace it, or -o another folder")
     sheet = run_demo(Path(args.output), resolve_device(args.device), steps=args.steps,
                      progress=_progress_factory(args), use_shipped=not args.tiny)
     log.info("demo sheet: %s", sheet)
@@ -776,9 +883,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ArtstyleError as err:
         print(f"artstyle: error: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # SIGTERM during training arrives as one too (exit code 143)
         print("artstyle: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(err, "exit_code", 130))
     except MemoryError:
         print("artstyle: error: out of memory; use a smaller --size or --batch-size", file=sys.stderr)
         return 1

@@ -91,8 +91,9 @@ def paintings_folders(stylizer: Stylizer, movement: str, paintings_root: Path | 
         raise UsageError(f"the model does not record where {movement}'s paintings are; give --paintings DIR")
     for folder in folders:
         if not folder.is_dir():
-            raise UsageError(f"{folder}: the paintings of {movement} are not there; give --paintings DIR "
-                             "(the folder holding one sub-folder per movement)")
+            where = "are not there" if paintings_root else "are not where training found them"
+            raise UsageError(f"{folder}: the paintings of {movement} {where}; give --paintings DIR "
+                             f"(the folder holding one sub-folder per movement, {movement}/ among them)")
     return folders
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from . import __version__
 from .catalog import CONFIG_FILE, MODEL_FILE, default_cache_dir, read_model_config
 from .errors import ArtstyleError, ModelError, UsageError
-from .image import atomic_write, from_array, resize_max, to_array
+from .image import atomic_write, from_array, resize_for_painting, to_array
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ class OpenVinoStylizer:
         self.name = str(self.config.get("name") or self.movements[0])
         cache_dir = cache_dir or default_cache_dir()
         self._compile_cache = cache_dir / "openvino"
+        try:
+            self._compile_cache.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ArtstyleError(f"its cache folder {cache_dir} cannot be written ({err.strerror or err}); "
+                                "set ARTSTYLE_CACHE to a folder you may write to") from None
         self._core = openvino.Core()
         self._core.set_property({"CACHE_DIR": str(self._compile_cache)})  # ~60 ms less per start
         self._properties: dict[str, Any] = {}
@@ -123,7 +128,7 @@ class OpenVinoStylizer:
 
     def __call__(self, image: Image.Image, size: int | None = None) -> Image.Image:
         """Stylize one PIL image; ``size`` bounds the longest side of the output (px)."""
-        return from_array(self.stylize_array(to_array(resize_max(image.convert("RGB"), size))))
+        return from_array(self.stylize_array(to_array(resize_for_painting(image.convert("RGB"), size))))
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -6,6 +6,7 @@ Every image that enters artstyle goes through :func:`open_image`, so EXIF rotati
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import tempfile
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # PyTorch is imported only where a tensor is made: the ONNX/O
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 100_000_000  # larger images are refused as likely decompression bombs
-MIN_SIDE = 16  # smaller images carry no usable texture
+MIN_SIDE = 16  # px: images (and resized images to paint) with a shorter side carry no usable texture
+MIN_TILE = 64  # px: smaller tiles are mostly overlap, and their number grows with the square of 1/tile
 AUTO_TILE_PIXELS = 6_000_000  # larger images are stylized in tiles unless told otherwise
 DEFAULT_TILE = 1024  # px
 
@@ -38,26 +40,30 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> I
     """
     path = Path(source) if isinstance(source, (str, Path)) else "the upload"
     try:
-        with Image.open(source) as im:
-            if im.width * im.height > max_pixels:
-                raise ImageError(
-                    f"{path}: {im.width}x{im.height} is over the {max_pixels:,}-pixel limit; "
-                    "downscale it first"
-                )
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow's warnings (a bomb from 89 MP, where artstyle's own limit is the one that counts;
+        # skipped TIFF tags) would reach the user raw: what matters is whether the image decodes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(source) as im:
+                if im.width * im.height > max_pixels:
+                    raise ImageError(
+                        f"{path}: {im.width}x{im.height} is over the {max_pixels:,}-pixel limit; "
+                        "downscale it first"
+                    )
                 im.load()
-            rgb = _to_rgb(ImageOps.exif_transpose(im))
+                rgb = _to_rgb(ImageOps.exif_transpose(im))
     except ArtstyleError:
         raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: over Pillow's decompression-bomb limit; downscale it first (artstyle takes "
+                         f"up to {max_pixels:,} pixels)") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file PIL can read") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
+    except (OSError, ValueError, SyntaxError) as err:
         raise ImageError(f"{path}: unreadable image ({err})") from None
     if min(rgb.size) < MIN_SIDE:
         raise ImageError(f"{path}: {rgb.width}x{rgb.height} is too small (min side {MIN_SIDE} px)")
@@ -73,8 +79,10 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         return Image.fromarray(arr, "L").convert("RGB")
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo if hi > lo else 1.0) * 255.0
+        finite = np.isfinite(arr)
+        lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
+        # scaled by the finite pixels' range; NaN and infinite pixels become black
+        arr = np.where(finite, (arr - lo) / (hi - lo if hi > lo else 1.0) * 255.0, 0.0)
         return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
     if im.mode == "P":
         im = im.convert("RGBA")
@@ -141,6 +149,17 @@ def resize_max(image: Image.Image, max_side: int | None) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def resize_for_painting(image: Image.Image, max_side: int | None) -> Image.Image:
+    """:func:`resize_max`, refusing (``ImageError``) a result under ``MIN_SIDE`` px on its short side:
+    the network needs a few pixels to pad and downsample, and a sliver shows nothing of a movement."""
+    resized = resize_max(image, max_side)
+    if min(resized.size) < MIN_SIDE:
+        raise ImageError(f"{image.width}x{image.height} is too thin to paint: it would be {resized.width}x"
+                         f"{resized.height} px at a longest side of {max_side} px, under {MIN_SIDE} px on the "
+                         "short side; crop it, or ask for a larger size")
+    return resized
+
+
 def tile_for(size: tuple[int, int], tile: int | None) -> int:
     """The tile side (px) to paint an image of ``size`` (width, height) with; 0 paints it whole.
 
@@ -193,28 +212,56 @@ def save_image(image: Image.Image, path: str | Path) -> None:
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
 
-    A crash or a full disk leaves the old file (if any) untouched and no partial file behind.
+    A crash or a full disk leaves the old file (if any) untouched and no partial file behind; an
+    output that cannot be written raises ``ArtstyleError`` saying why.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temporary_beside(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise ArtstyleError(f"could not write {path}: {err.strerror or err}; "
-                                "check the disk has space and the folder is writable") from None
+            raise write_error(path, err) from None
         raise
 
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty hidden file in ``path``'s folder (made if missing), with the mode a plain new
+    file gets; for writing ``path`` atomically. Raises ``ArtstyleError`` if it cannot be made."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as err:
+        raise write_error(path, err) from None
+    tmp = Path(name)
+    try:
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err) from None
+    return tmp
+
+
+def write_error(path: Path, err: OSError) -> ArtstyleError:
+    """The one-line error for an output that could not be written, naming the likely fix."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return ArtstyleError(f"could not write {path}: {blocker} is a file, not a folder; choose another output path")
+    hints = {
+        errno.ENOSPC: "free some space or write elsewhere",
+        errno.EDQUOT: "free some space or write elsewhere",
+        errno.EROFS: "write elsewhere",
+        errno.EACCES: "write to a folder you may write to",
+        errno.EPERM: "write to a folder you may write to",
+    }
+    hint = hints.get(err.errno or 0, "check the disk has space and the folder is writable")
+    return ArtstyleError(f"could not write {path} ({err.strerror or err}); {hint}")
 
 
 def _umask() -> int:

@@ -17,7 +17,7 @@ from torch import nn
 
 from .checkpoint import load_model
 from .errors import UsageError
-from .image import DEFAULT_TILE, image_grid, resize_max, tile_for, to_pil, to_tensor
+from .image import DEFAULT_TILE, MIN_TILE, image_grid, resize_for_painting, resize_max, tile_for, to_pil, to_tensor
 from .models.johnson import TransformerNet
 from .models.layers import InstanceNorm
 from .models.rewrite import rewrite_for_gpu
@@ -158,7 +158,7 @@ class Stylizer:
         Images over ``AUTO_TILE_PIXELS`` are painted in tiles of ``DEFAULT_TILE`` px unless
         ``tile`` says otherwise (0: never tile).
         """
-        image = resize_max(image.convert("RGB"), size)
+        image = resize_for_painting(image.convert("RGB"), size)
         if isinstance(self.model, nn.Module):  # an exported (ONNX) network cannot share statistics across tiles
             tile = tile_for(image.size, tile)
         return to_pil(self.stylize_tensor(to_tensor(image), movement, strength, preserve_color, tile))
@@ -180,6 +180,8 @@ class Stylizer:
         overlap = min(128, tile // 4) if overlap is None else overlap
         if not isinstance(self.model, nn.Module):
             raise UsageError("tiling needs a PyTorch model, not an exported one")
+        if tile < MIN_TILE:
+            raise UsageError(f"tile {tile} px is too small: give at least {MIN_TILE} px (or 0 to paint whole)")
         if tile <= 2 * overlap:
             raise UsageError(f"tile {tile} px must be more than twice the overlap ({overlap} px)")
         style = self.style_weights(movement)

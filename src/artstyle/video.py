@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import ArtstyleError, UsageError
+from .image import temporary_beside, write_error
 from .stylize import Blend, Stylizer
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ def stylize_video(
         in_audio = src.streams.audio[0] if src.streams.audio else None
         rate = in_video.average_rate or in_video.guessed_rate or 25
         width, height = output_size(in_video.codec_context.width, in_video.codec_context.height, size)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = temporary_beside(target, suffix=target.suffix)  # the container follows the suffix
         try:
             with av.open(str(tmp), "w") as dst:
                 out_video = dst.add_stream("libx264", rate=rate)
@@ -111,8 +108,10 @@ def stylize_video(
                 figures = _transcode(src, dst, in_video, in_audio, out_video, out_audio, stylizer, movement,
                                      (width, height), strength, preserve_color, smooth, batch_size, progress)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as err:
             tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError):  # PyAV's write errors are OSErrors too
+                raise write_error(target, err) from None
             raise
     frames, change_in, change_out = figures
     if frames == 0:
