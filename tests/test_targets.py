@@ -65,6 +65,28 @@ def test_key_depends_on_contents_layers_size_and_weights(paintings: list[Path]) 
     assert key != target_key(paintings, LAYERS, 48, "w")
 
 
+def test_unchanged_paintings_are_not_read_again(paintings: list[Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from artstyle import targets
+
+    first = target_key(paintings, LAYERS, 48, "w", digests=targets.FileDigests(tmp_path))
+    assert (tmp_path / "digests.json").is_file()
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    assert target_key(paintings, LAYERS, 48, "w", digests=targets.FileDigests(tmp_path)) == first
+    assert not [f for f in opened if f.endswith(".png") or f.endswith(".jpg")]
+    monkeypatch.undo()
+    painting("lagoon", size=80, seed=9).save(paintings[0])  # new contents, size and time: hashed again
+    changed = target_key(paintings, LAYERS, 48, "w", digests=targets.FileDigests(tmp_path))
+    assert changed != first and changed == target_key(paintings, LAYERS, 48, "w")
+
+
 def test_unreadable_paintings_are_skipped_and_counted(vgg, paintings: list[Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff not really")
@@ -123,3 +145,16 @@ def test_a_cached_target_equals_the_one_just_computed(vgg, paintings: list[Path]
     for layer in LAYERS:
         assert torch.equal(fresh.pools[layer], cached.pools[layer])
         assert torch.equal(fresh.grams[layer], cached.grams[layer])
+
+
+def test_workers_decoding_the_paintings_give_the_same_target(vgg, paintings: list[Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really")
+    here_skipped, there_skipped = Skipped(), Skipped()
+    here = style_target([*paintings, bad], vgg, LAYERS, 48, torch.device("cpu"), None, here_skipped, min_views=5,
+                        seed=3, samples=64)
+    there = style_target([*paintings, bad], vgg, LAYERS, 48, torch.device("cpu"), None, there_skipped, min_views=5,
+                         seed=3, samples=64, workers=2)
+    for layer in LAYERS:
+        assert torch.equal(here.grams[layer], there.grams[layer]) and torch.equal(here.pools[layer], there.pools[layer])
+    assert here.paintings == there.paintings == 3 and len(here_skipped) == len(there_skipped) == 1

@@ -20,10 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 def _request(dataset: tuple[Path, Path], out: Path, steps: int = 4, loss: dict[str, object] | None = None,
-             **kwargs: object) -> TrainRequest:
+             data: dict[str, object] | None = None, **kwargs: object) -> TrainRequest:
     paintings, photos = dataset
     config = tiny_config(steps)
-    config = replace(config, loss=replace(config.loss, **(loss or {})))  # type: ignore[arg-type]
+    config = replace(config, loss=replace(config.loss, **(loss or {})),  # type: ignore[arg-type]
+                     data=replace(config.data, **(data or {})))  # type: ignore[arg-type]
     return TrainRequest(paintings=paintings, photos=photos, out=out, config=config,
                         device=torch.device("cpu"), movements=("ember",), **kwargs)  # type: ignore[arg-type]
 
@@ -92,14 +93,16 @@ def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_p
 
 
 LOSSES = {"gram": {}, "sliced": {"style_loss": "sliced"},
-          "sliced+critic": {"style_loss": "sliced", "adversarial_weight": 0.1}}
+          "sliced+critic": {"style_loss": "sliced", "adversarial_weight": 0.1}, "streamed photos": {}}
 
 
 @pytest.mark.parametrize("objective", list(LOSSES))
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
         dataset: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, objective: str) -> None:
     loss = LOSSES[objective]
-    train(_request(dataset, tmp_path / "straight", steps=5, loss=loss))
+    data = {"photo_loader": "stream"} if objective == "streamed photos" else {}
+    workers = {"workers": 1} if data else {}
+    train(_request(dataset, tmp_path / "straight", steps=5, loss=loss, data=data, **workers))
     original = train_module.perceptual_losses
     calls = {"n": 0}
 
@@ -111,10 +114,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
 
     monkeypatch.setattr(train_module, "perceptual_losses", interrupt_on_third)
     with pytest.raises(TrainingInterrupted, match="saved at step 2 of 5.*--resume"):
-        train(_request(dataset, tmp_path / "run", steps=5, loss=loss))
+        train(_request(dataset, tmp_path / "run", steps=5, loss=loss, data=data, **workers))
     assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
     monkeypatch.setattr(train_module, "perceptual_losses", original)
-    train(_request(dataset, tmp_path / "run", steps=5, loss=loss, resume=True))
+    train(_request(dataset, tmp_path / "run", steps=5, loss=loss, data=data, resume=True))  # workers: the default
     a = load_checkpoint(tmp_path / "straight" / "ember" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
     assert b["step"] == 5

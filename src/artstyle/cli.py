@@ -218,7 +218,9 @@ def _look_options(p: argparse.ArgumentParser) -> None:
 def _train_parser(sub: Any, common: Any) -> None:
     from .config import (
         LOSS_PRESETS,
+        PHOTO_LOADERS,
         PRECISIONS,
+        STREAM_FROM,
         STYLE_LOSSES,
         VGG_RELU_LAYERS,
         DataConfig,
@@ -236,7 +238,9 @@ def _train_parser(sub: Any, common: Any) -> None:
                     "loss.png and preview.png.",
     )
     p.add_argument("paintings", metavar="PAINTINGS_DIR", help="folder with one sub-folder of paintings per movement")
-    p.add_argument("--photos", required=True, metavar="PHOTOS_DIR", help="folder of ordinary photos to train on")
+    p.add_argument("--photos", required=True, nargs="+", metavar="PHOTOS",
+                   help="ordinary photos to train on: folders (searched recursively), text files listing photos "
+                        "(one path per line, relative to the file), or photos")
     p.add_argument("--movements", type=_name_list, default=None,
                    help="comma-separated movements to train (default: every movement with at least "
                         "--min-paintings paintings); NAME=FOLDER+FOLDER makes one movement of several "
@@ -280,6 +284,13 @@ def _train_parser(sub: Any, common: Any) -> None:
                         "fewer paintings gets several random crops and scales of each (1: whole paintings only)")
     g.add_argument("--min-paintings", type=_positive_int, default=d.min_paintings,
                    help="without --movements, skip movements with fewer paintings")
+    g.add_argument("--photo-loader", choices=PHOTO_LOADERS, default=d.photo_loader,
+                   help=f"memory: decode every photo before the first step and keep them (quickest for a few "
+                        f"thousand); stream: decode them as training goes, in --workers processes, in bounded "
+                        f"memory whatever their number; auto: stream above {STREAM_FROM} photos")
+    g.add_argument("--workers", type=_count, default=None,
+                   help="processes decoding photos for the stream loader (0: the training process; "
+                        "default: the CPU cores but one, up to 4)")
     g.add_argument("--preview-photos", type=_count, default=d.preview_photos,
                    help="photos held out of training and shown in preview.png")
     g.add_argument("--cache-dir", default=None,
@@ -482,8 +493,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         loss=loss,
         data=replace(DataConfig(), image_size=args.image_size, style_size=args.style_size,
                      max_paintings=args.max_paintings, style_views=args.style_views,
-                     min_paintings=args.min_paintings,
-                     preview_photos=args.preview_photos),
+                     min_paintings=args.min_paintings, preview_photos=args.preview_photos,
+                     photo_loader=args.photo_loader),
         train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
                           lr_gamma=args.lr_gamma, seed=args.seed, precision=args.precision,
                           checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
@@ -498,11 +509,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         logging.getLogger("artstyle").setLevel(logging.WARNING)
         args.quiet = True
     request = TrainRequest(
-        paintings=paintings, photos=Path(args.photos), out=out, config=config,
+        paintings=paintings, photos=tuple(Path(p) for p in args.photos), out=out, config=config,
         movements=args.movements or (), device=device, resume=args.resume or args.resume_or_start,
         start_if_new=args.resume_or_start,
         overwrite=args.overwrite, joint=args.joint, joint_name=args.joint_name,
         cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(), compile=args.compile,
+        **({"workers": args.workers} if args.workers is not None else {}),
     )
     try:
         results = train(request, progress=_progress_factory(args))
@@ -789,7 +801,7 @@ def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Seq
                  paintings: Path | None, device: Any, cache: Path) -> Any:
     """The movement classifier for ``artstyle evaluate``: the models' movements, the other movement
     folders beside them, and a photo class."""
-    from .data import parse_movement
+    from .data import movement_folders, parse_movement
     from .evaluate import build_judge, paintings_folders
     from .image import list_images
 
@@ -803,7 +815,7 @@ def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Seq
         missing = [m for m in movements if m not in given]
         if missing:
             raise UsageError(f"--judge-movements leaves out {', '.join(missing)}, which the models paint; add it")
-        movements = {name: [root / f for f in folders] for name, folders in given.items()}
+        movements = movement_folders(root, args.judge_movements, list(given))
     recorded = stylizers[0].config.get("trained", {}).get("photos_folder")
     source = args.judge_photos or recorded
     if not source or not Path(source).is_dir():

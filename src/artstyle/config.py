@@ -13,6 +13,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the device com
 
 STYLE_LOSSES = ("gram", "sliced")
 
+# how training reads its photos: "memory" decodes them all before the first step and keeps them
+# (quickest for a few thousand), "stream" decodes them as it goes in worker processes (any number,
+# in bounded memory), "auto" streams sets larger than STREAM_FROM photos
+PHOTO_LOADERS = ("auto", "memory", "stream")
+STREAM_FROM = 2000
+
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 # (block, convolutions in it) of VGG-19; its layers are named relu{block}_{index} as in the paper
@@ -82,9 +88,12 @@ class DataConfig:
     style_samples: int = 8192  # feature vectors per VGG layer pooled over the views, for the sliced loss
     min_paintings: int = 5  # movements with fewer readable paintings are skipped
     preview_photos: int = 4  # photos held out of training and shown in preview.png
-    max_photos: int = 20000  # photos kept in memory, resized, for training
+    max_photos: int = 20000  # photos kept in memory, resized, for training (with the "memory" loader)
+    photo_loader: str = "auto"  # see PHOTO_LOADERS
 
     def __post_init__(self) -> None:
+        if self.photo_loader not in PHOTO_LOADERS:
+            raise UsageError(f"unknown photo loader {self.photo_loader!r}; choose one of: {', '.join(PHOTO_LOADERS)}")
         _check_counts(self, "preview_photos", positive=False)
         _check_counts(self, "image_size", "style_size", "max_paintings", "style_views", "style_samples",
                       "min_paintings", "max_photos")

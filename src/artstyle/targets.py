@@ -24,13 +24,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 
 from .config import DataConfig, LossConfig
-from .data import Skipped, sample_paths
-from .errors import DataError, ImageError
+from .data import Skipped, as_is, sample_paths
+from .errors import ArtstyleError, DataError, ImageError
 from .image import atomic_write, open_image, resize_short, to_tensor
 from .losses import gram_matrix
 from .vgg import VGG19Encoder
@@ -49,15 +50,60 @@ class StyleTarget:
 
 
 def target_key(paths: Sequence[Path], layers: Sequence[str], style_size: int, weights_id: str,
-               views: int = 1, seed: int = 0, samples: int = 0) -> str:
-    """A hash of everything the target depends on: file contents, layers, size, views, pool and weights."""
+               views: int = 1, seed: int = 0, samples: int = 0, digests: FileDigests | None = None) -> str:
+    """A hash of everything the target depends on: file contents, layers, size, views, pool and weights.
+
+    ``digests`` remembers each file's content hash by its size and modification time, so a run
+    whose paintings did not change reads none of them to find its cached target.
+    """
     h = hashlib.sha256()
     h.update(json.dumps([TARGET_VERSION, list(layers), style_size, weights_id, views,
                          seed if views > 1 else 0, samples]).encode())
+    memo = digests or FileDigests(None)
     for path in sorted(paths):
-        with open(path, "rb") as f:
-            h.update(hashlib.sha256(f.read()).digest())
+        h.update(bytes.fromhex(memo.digest(path)))
+    memo.save()
     return h.hexdigest()[:32]
+
+
+class FileDigests:
+    """SHA-256 of files' contents, remembered in ``<cache>/digests.json`` by path, size and
+    modification time (a file whose size or time changed is hashed again)."""
+
+    def __init__(self, cache_dir: Path | None) -> None:
+        self.path = cache_dir / "digests.json" if cache_dir else None
+        self.known: dict[str, list[Any]] = {}
+        self.changed = False
+        if self.path is not None and self.path.is_file():
+            try:
+                self.known = json.loads(self.path.read_text())
+            except (OSError, ValueError) as err:  # a damaged memo costs only time
+                log.debug("ignoring %s: %s", self.path, err)
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        name = str(path.resolve())
+        entry = self.known.get(name)
+        if isinstance(entry, list) and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return str(entry[2])
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        self.known[name] = [stat.st_size, stat.st_mtime_ns, h.hexdigest()]
+        self.changed = True
+        return h.hexdigest()
+
+    def save(self) -> None:
+        """Write the memo if it grew; a cache that cannot be written is no reason to fail."""
+        if self.path is None or not self.changed:
+            return
+        text = json.dumps(self.known)
+        try:
+            atomic_write(self.path, lambda f: f.write(text.encode()))
+            self.changed = False
+        except ArtstyleError as err:
+            log.debug("could not remember file digests: %s", err)
 
 
 def prepare_painting(image: Image.Image, style_size: int) -> Image.Image:
@@ -102,11 +148,13 @@ def style_target(
     min_views: int = 1,
     seed: int = 0,
     samples: int = 4096,
+    workers: int = 0,
 ) -> StyleTarget:
     """The target over ``paths`` (already sampled): mean Grams and a pool of ``samples`` feature
-    vectors per layer; from the cache when possible."""
+    vectors per layer; from the cache when possible. ``workers`` processes decode the paintings
+    and cut their views while the loss network runs (0: this process does it all)."""
     views = views_per_painting(len(paths), min_views)
-    key = target_key(paths, layers, style_size, vgg.weights_id, views, seed, samples)
+    key = target_key(paths, layers, style_size, vgg.weights_id, views, seed, samples, FileDigests(cache_dir))
     cache_file = cache_dir / "targets" / f"{key}.safetensors" if cache_dir else None
     if cache_file is not None and cache_file.exists():
         cached = _load(cache_file, layers)
@@ -119,16 +167,18 @@ def style_target(
     pools: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     per_view = math.ceil(samples / max(1, len(paths) * views))
     count = seen = 0
-    for path in paths:
-        try:
-            image = open_image(path)
-        except ImageError as err:
-            skipped.add(path, str(err))
+    decoded = _PaintingViews(paths, style_size, views, seed)
+    loader = torch.utils.data.DataLoader(decoded, batch_size=None, num_workers=workers, collate_fn=as_is,
+                                         prefetch_factor=2 if workers else None)
+    for path, (tensors, rng_state, error) in zip(paths, loader, strict=True):
+        if error is not None:
+            skipped.add(path, error)
         else:
-            rng = random.Random(f"{seed}:{path.name}")
-            for view in painting_views(image, style_size, views, rng):
+            rng = random.Random()
+            rng.setstate(rng_state)  # where cutting the views left it: the samples below draw on from there
+            for view in tensors:
                 with torch.no_grad(), autocast():
-                    features = vgg(to_tensor(view).to(device), layers)
+                    features = vgg(view.to(device), layers)
                 for name in layers:
                     g = gram_matrix(features[name])[0].double().cpu()
                     sums[name] = sums[name] + g if name in sums else g
@@ -152,6 +202,27 @@ def style_target(
     return StyleTarget(grams, pooled, count, key)
 
 
+class _PaintingViews(torch.utils.data.Dataset[tuple[list[torch.Tensor], Any, str | None]]):
+    """Item i: the views of painting i as (1, 3, H, W) tensors, the state of its random generator
+    after cutting them, and None; or ([], None, the reason) if it cannot be read."""
+
+    def __init__(self, paths: Sequence[Path], style_size: int, views: int, seed: int) -> None:
+        self.paths, self.style_size, self.views, self.seed = list(paths), style_size, views, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[list[torch.Tensor], Any, str | None]:
+        path = self.paths[i]
+        try:
+            image = open_image(path)
+        except ImageError as err:
+            return [], None, str(err)
+        rng = random.Random(f"{self.seed}:{path.name}")
+        tensors = [to_tensor(view) for view in painting_views(image, self.style_size, self.views, rng)]
+        return tensors, rng.getstate(), None
+
+
 def sample_vectors(features: torch.Tensor, count: int, rng: random.Random) -> torch.Tensor:
     """``count`` feature vectors (count, C), float32 on the CPU, at random positions of (C, H, W) features."""
     c, h, w = features.shape
@@ -171,13 +242,15 @@ def movement_target(
     skipped: Skipped,
     autocast: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     progress: Callable[[int], object] | None = None,
+    workers: int = 0,
 ) -> tuple[StyleTarget, list[Path]]:
     """A movement's target exactly as training builds it, from all its painting files: up to
     ``data.max_paintings`` drawn with ``seed``, at ``data.style_size``, with ``data.style_views``.
     Returns the target and the paintings drawn."""
     chosen = sample_paths(paths, data.max_paintings, seed)
     target = style_target(chosen, vgg, loss.style_layers, data.style_size, device, cache_dir, skipped,
-                          autocast, progress, min_views=data.style_views, seed=seed, samples=data.style_samples)
+                          autocast, progress, min_views=data.style_views, seed=seed, samples=data.style_samples,
+                          workers=workers)
     return target, chosen
 
 

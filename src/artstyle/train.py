@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import logging
+import os
 import signal
 import threading
 import time
@@ -25,10 +26,12 @@ from PIL import Image
 from . import __version__, distributed
 from .catalog import is_model_folder
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, save_model
-from .config import LossConfig, RunConfig, from_dict, to_dict
+from .config import STREAM_FROM, DataConfig, LossConfig, RunConfig, from_dict, to_dict
 from .data import (
     PhotoCrops,
+    PhotoStream,
     Skipped,
+    list_photos,
     load_resized,
     movement_folders,
     sample_paths,
@@ -40,7 +43,6 @@ from .errors import TrainingError, TrainingInterrupted, UsageError
 from .image import (
     atomic_write,
     image_grid,
-    list_images,
     open_image,
     resize_max,
     save_image,
@@ -88,7 +90,7 @@ class TrainRequest:
     """What to train and where; ``config`` holds every setting that shapes the result."""
 
     paintings: Path
-    photos: Path
+    photos: Path | tuple[Path, ...]  # folders (searched recursively), text files of paths, or photos
     out: Path
     config: RunConfig = field(default_factory=RunConfig)
     movements: tuple[str, ...] = ()  # empty: every movement with enough paintings
@@ -108,6 +110,13 @@ class TrainRequest:
     # fewer, fused kernels for a loop bound by the CPU's kernel launches. On an H200 at batch 16:
     # 674 against 452 images/s, after about 40 s of compiling (benchmarks/README.md)
     compile: bool = False
+    # processes decoding photos for the "stream" photo loader (0: the training process itself)
+    workers: int = field(default_factory=lambda: default_workers())
+
+
+def default_workers() -> int:
+    """Photo-decoding processes: the cores but one, up to 4 (0 on one core)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,8 @@ class Shared:
     """What every movement of one run uses: the loss network and the photos."""
 
     vgg: VGG19Encoder
-    train_photos: list[torch.Tensor]
+    train_photos: list[torch.Tensor]  # decoded, with the "memory" photo loader; else empty
+    train_paths: list[Path]  # the photos the "stream" loader decodes as it goes; else empty
     preview_photos: list[Image.Image]
     preview_names: list[str]
     photo_count: int
@@ -297,26 +307,37 @@ def check_output_folder(folder: Path, resume: bool, overwrite: bool) -> None:
                          "or --overwrite to start it again")
 
 
+def photo_sources(request: TrainRequest) -> tuple[Path, ...]:
+    """The request's photo folders, lists and files, as a tuple."""
+    return (request.photos,) if isinstance(request.photos, Path) else tuple(request.photos)
+
+
 def build_shared(request: TrainRequest, progress: ProgressFactory) -> Shared:
     config = request.config
     device = request.device
     precision = resolve_precision(config.train.precision, device)
     layers = [*config.loss.style_layers, config.loss.content_layer]
     vgg = load_vgg19(config.loss.vgg_weights, last_layer=deepest(layers)).to(device)
-    photo_paths = list_images(request.photos)
+    sources = photo_sources(request)
+    photo_paths = list_photos(sources)
     if not photo_paths:
-        raise UsageError(f"{request.photos}: no photos in this folder; give a folder of .jpg/.png photos")
-    photo_paths = sample_paths(photo_paths, config.data.max_photos + config.data.preview_photos,
-                               config.train.seed)
+        raise UsageError(f"{', '.join(map(str, sources))}: no photos there; give folders of .jpg/.png photos, or "
+                         "text files listing them")
+    stream = streams_photos(config.data, len(photo_paths))
+    if not stream:
+        photo_paths = sample_paths(photo_paths, config.data.max_photos + config.data.preview_photos,
+                                   config.train.seed)
     train_paths, preview_paths = split_photos(photo_paths, config.data.preview_photos, config.train.seed)
     skipped = Skipped()
-    bar = progress(total=len(train_paths), desc="reading photos", unit="img")
-    photos = load_resized(train_paths, config.data.image_size, skipped, progress=bar.update)
-    bar.close()
-    if not photos:
-        raise UsageError(f"{request.photos}: none of the {len(train_paths)} photos could be read")
-    if skipped:
-        log.warning("skipped %d unreadable photo(s) of %d", len(skipped), len(train_paths))
+    photos: list[torch.Tensor] = []
+    if not stream:
+        bar = progress(total=len(train_paths), desc="reading photos", unit="img")
+        photos = load_resized(train_paths, config.data.image_size, skipped, progress=bar.update)
+        bar.close()
+        if not photos:
+            raise UsageError(f"{', '.join(map(str, sources))}: none of the {len(train_paths)} photos could be read")
+        if skipped:
+            log.warning("skipped %d unreadable photo(s) of %d", len(skipped), len(train_paths))
     previews, names = [], []
     for path in preview_paths:
         try:
@@ -324,9 +345,16 @@ def build_shared(request: TrainRequest, progress: ProgressFactory) -> Shared:
             names.append(path.name)
         except Exception as err:
             log.warning("preview photo skipped: %s", err)
-    log.info("%d training photos, %d preview photos; precision %s on %s",
-             len(photos), len(previews), precision, device)
-    return Shared(vgg, photos, previews, names, len(photos), skipped, precision)
+    count = len(train_paths) if stream else len(photos)
+    log.info("%d training photos (%s), %d preview photos; precision %s on %s", count,
+             f"decoded as training goes by {request.workers} worker(s)" if stream else "in memory",
+             len(previews), precision, device)
+    return Shared(vgg, photos, train_paths if stream else [], previews, names, count, skipped, precision)
+
+
+def streams_photos(data: DataConfig, photos: int) -> bool:
+    """Whether the run decodes its photos as it goes (see ``PHOTO_LOADERS``)."""
+    return data.photo_loader == "stream" or (data.photo_loader == "auto" and photos > STREAM_FROM)
 
 
 def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, shared: Shared,
@@ -336,7 +364,7 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
     bar = progress(total=min(len(paths), config.data.max_paintings), desc=f"{movement}: style target", unit="img")
     target, chosen = movement_target(
         paths, shared.vgg, config.loss, config.data, config.train.seed, request.device, request.cache_dir,
-        skipped, autocast_factory(request.device, shared.precision), bar.update,
+        skipped, autocast_factory(request.device, shared.precision), bar.update, workers=request.workers,
     )
     bar.close()
     if skipped:
@@ -371,7 +399,12 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
     rank, world = distributed.rank(), distributed.world_size()
-    crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * rank)
+    crops: PhotoCrops | PhotoStream
+    if shared.train_paths:
+        crops = PhotoStream(shared.train_paths, config.data.image_size, tc.batch_size, tc.seed, shared.photos_skipped,
+                            request.workers, rank, world, pin_memory=device.type == "cuda")
+    else:
+        crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * rank)
     critic = None
     if config.loss.adversarial_weight > 0:
         (_, chosen, _), = targets.values()
@@ -406,6 +439,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     # The sampler's state after `step` completed steps: an interrupted step has already drawn its
     # batch, and a resumed run must draw that batch again.
     sampler_state = crops.generator.get_state()
+    crops.start(step, tc.steps)
 
     nonfinite = NonFinite(device)
 
@@ -487,6 +521,7 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
                     model.train()
     except KeyboardInterrupt as err:
         bar.close()
+        crops.close()
         checkpoint()
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         raise TrainingInterrupted(
@@ -494,6 +529,8 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
             "run the same command with --resume to continue",
             exit_code=143 if isinstance(err, Terminated) else 130,
         ) from None
+    finally:
+        crops.close()
     bar.close()
     checkpoint()
     model.eval()
@@ -566,7 +603,9 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
             "device": str(request.device),
             "precision": shared.precision,
             "processes": distributed.world_size(),  # each took --batch-size photos per step
-            "photos_folder": str(request.photos.resolve()),  # absolute: evaluate reads it from anywhere
+            # absolute: evaluate reads them from anywhere; the first folder is the judge's default photos
+            "photos_folder": next((str(p.resolve()) for p in photo_sources(request) if p.is_dir()), None),
+            "photo_sources": [str(p.resolve()) for p in photo_sources(request)],
             "photos_trained": shared.photo_count,
             "photos_skipped": len(shared.photos_skipped),
             "preview_photos": shared.preview_names,
