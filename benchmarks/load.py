@@ -44,7 +44,7 @@ import torch
 from PIL import Image
 
 from artstyle.image import list_images, open_image
-from artstyle.web.app import Entry, Limits, load_entries
+from artstyle.web.app import Entry, Limits, encode_image, load_entries
 
 MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism"]
 SIZES = {"small": (0, 300), "medium": (500, 800), "large": (1000, 1100)}  # longest side, px
@@ -207,11 +207,7 @@ def paint_in_a_loop(entries: dict[str, Entry], jobs: list[Job], photos: list[tup
     start, cpu, machine = time.perf_counter(), time.process_time(), machine_cpu_seconds()
     for job in jobs:
         photo = open_image(io.BytesIO(photos[job.photo][2]), max_pixels=limits.max_pixels)
-        result = entries[job.movement].stylizer(photo, limits.max_output_side, None)
-        if job.format == "jpeg":
-            result.save(io.BytesIO(), format="JPEG", quality=92)
-        else:
-            result.save(io.BytesIO(), format="PNG")
+        encode_image(entries[job.movement].stylizer(photo, limits.max_output_side, None), job.format)
     cpu = time.process_time() - cpu
     return time.perf_counter() - start, cpu, machine_cpu_seconds() - machine - cpu
 
