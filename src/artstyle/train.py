@@ -606,7 +606,8 @@ def published_config(config: RunConfig, name: str, request: TrainRequest, shared
             # absolute: evaluate reads them from anywhere; the first folder is the judge's default photos
             "photos_folder": next((str(p.resolve()) for p in photo_sources(request) if p.is_dir()), None),
             "photo_sources": [str(p.resolve()) for p in photo_sources(request)],
-            "photos_trained": shared.photo_count,
+            # streamed photos are found unreadable as training goes; decoded ones were counted before
+            "photos_trained": shared.photo_count - (len(shared.photos_skipped) if shared.train_paths else 0),
             "photos_skipped": len(shared.photos_skipped),
             "preview_photos": shared.preview_names,
             "paintings": {
