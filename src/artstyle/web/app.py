@@ -1,7 +1,7 @@
 """FastAPI application: a page to stylize photos in the browser, and the HTTP API behind it.
 
 ``create_app(...)`` loads the models once; every request then only runs a network. Request bodies
-are bounded while they stream in (413, :mod:`artstyle.web.bodylimit`), photos are bounded in pixels
+are bounded while they stream in (413, :mod:`artstyle.web.guards`), photos are bounded in pixels
 (413, from their header, before any decoding), non-images and corrupt or unpaintable images are
 refused (415, 422), and decoding, painting and encoding run in worker threads behind a bounded
 queue (503 with ``Retry-After`` when full), so the event loop keeps answering. Every error is a
@@ -30,7 +30,7 @@ from ..errors import ArtstyleError
 from ..image import open_image, resize_max
 from ..runtime import release_free_memory
 from ..stylize import Stylizer
-from .bodylimit import BodyLimit
+from .guards import BodyLimit, Gate, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,15 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     app = FastAPI(title="artstyle", version=__version__, docs_url=None, redoc_url=None,
                   description="Paint photos in the style of art movements. Every error is "
                               '`{"error": "..."}` with a 4xx status (503 when busy).')
+    def busy() -> Refusal | None:
+        """503 while ``limits.queue`` requests wait; retry when one may have been painted."""
+        if state["waiting"] < limits.queue:
+            return None
+        retry = max(1, math.ceil(state["seconds"] / limits.workers))
+        return 503, f"the server is busy; try again in {retry} s", {"Retry-After": str(retry)}
+
+    # the last added runs first: too large is 413 even when busy; busy is 503 before any upload is read
+    app.add_middleware(Gate, method="POST", path="/api/stylize", refuse=busy)
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes + FORM_ALLOWANCE, message=too_large)
     app.mount(STATIC, StaticFiles(packages=[("artstyle.web", "static")]), name="static")
 
@@ -227,9 +236,8 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
         if len(data) > limits.max_upload_bytes:
             raise HTTPError(413, too_large)
         await run_in_threadpool(_probe, data, limits.max_pixels)
-        if state["waiting"] >= limits.queue:
-            retry = max(1, math.ceil(state["seconds"] / limits.workers))
-            raise HTTPError(503, f"the server is busy; try again in {retry} s", headers={"Retry-After": str(retry)})
+        if (refusal := busy()) is not None:  # the queue filled while this upload came in
+            raise HTTPError(*refusal)
         entry = entries[movement]
         state["waiting"] += 1
         try:

@@ -1,10 +1,12 @@
-"""A pure ASGI middleware that bounds request bodies while they stream in.
+"""Pure ASGI middleware that refuses requests before the application reads their bodies.
 
 Starlette's multipart parser spools a whole upload to a temporary file before the endpoint sees it,
-so a limit checked in the endpoint comes after the disk has filled. This middleware answers 413
-``{"error": "..."}`` instead: at once when the declared ``Content-Length`` is over the limit (without
-reading a byte, so a client that sent ``Expect: 100-continue`` never uploads), or as soon as the bytes
-received pass it; the application's own answer to the cut-off body is then dropped.
+so a check in the endpoint comes after the upload: after the disk has filled, or after the CPU went
+into parsing a photo that a busy server will not paint. :class:`BodyLimit` answers 413 at once when
+the declared ``Content-Length`` is over the limit (without reading a byte, so a client that sent
+``Expect: 100-continue`` never uploads), or as soon as the bytes received pass it. :class:`Gate`
+answers an error such as 503 while a condition holds (the server leaves the unread body). Both
+answer ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -76,11 +78,45 @@ class BodyLimit:
                 raise
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": self.message}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, self.message, {"Connection": "close"})  # and read no more of it
+
+
+Refusal = tuple[int, str, dict[str, str]]  # status, message, headers
+
+
+class Gate:
+    """Answer ``method path`` requests with ``refuse()``'s error, when it gives one, before reading them.
+
+    Args:
+        app: the ASGI application to wrap.
+        method: the HTTP method of the requests to check, e.g. ``POST``.
+        path: their path, e.g. ``/api/stylize``.
+        refuse: None to let a request through, or (status, message, headers) to answer it.
+    """
+
+    def __init__(self, app: ASGIApp, method: str, path: str, refuse: Callable[[], Refusal | None]) -> None:
+        self.app = app
+        self.method = method
+        self.path = path
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == self.method and \
+                scope["path"] in (self.path, scope.get("root_path", "") + self.path):
+            refusal = self.refuse()
+            if refusal is not None:
+                await send_error(send, *refusal)
+                return
+        await self.app(scope, receive, send)
+
+
+async def send_error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """Send a whole ``{"error": message}`` response with ``status``."""
+    body = json.dumps({"error": message}).encode()
+    fields = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    fields += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": fields})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
