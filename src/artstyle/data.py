@@ -299,7 +299,7 @@ class _StepBatches(torch.utils.data.Dataset[tuple[torch.Tensor | None, list[tupl
         return out, skipped
 
 
-def as_is(item: Any) -> Any:
+def _as_is(item: Any) -> Any:
     """A DataLoader's collate function that leaves items as the dataset made them."""
     return item
 
@@ -337,9 +337,12 @@ class PhotoStream:
         self.close()
         loader = torch.utils.data.DataLoader(
             self._batches, batch_size=None, sampler=range(step, max(step, steps)), num_workers=self.workers,
-            collate_fn=as_is,
+            collate_fn=_as_is,
             pin_memory=self.pin_memory, worker_init_fn=_worker_init if self.workers else None,
             prefetch_factor=4 if self.workers else None, persistent_workers=False,
+            # fresh processes, not forks of this one: a fork copies the state of the threads OpenMP,
+            # OpenVINO and others run here, which crashed a later export in the forking process
+            multiprocessing_context="spawn" if self.workers else None,
         )
         self._loader = iter(loader)
 

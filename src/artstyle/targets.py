@@ -15,13 +15,15 @@ the views, the pool size and the VGG weights, and reused by later runs.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
 import logging
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ import torch
 from PIL import Image
 
 from .config import DataConfig, LossConfig
-from .data import Skipped, as_is, sample_paths
+from .data import Skipped, sample_paths
 from .errors import ArtstyleError, DataError, ImageError
 from .image import atomic_write, open_image, resize_short, to_tensor
 from .losses import gram_matrix
@@ -151,8 +153,8 @@ def style_target(
     workers: int = 0,
 ) -> StyleTarget:
     """The target over ``paths`` (already sampled): mean Grams and a pool of ``samples`` feature
-    vectors per layer; from the cache when possible. ``workers`` processes decode the paintings
-    and cut their views while the loss network runs (0: this process does it all)."""
+    vectors per layer; from the cache when possible. ``workers`` threads decode the paintings and
+    cut their views while the loss network runs (0: all in turn, on this thread)."""
     views = views_per_painting(len(paths), min_views)
     key = target_key(paths, layers, style_size, vgg.weights_id, views, seed, samples, FileDigests(cache_dir))
     cache_file = cache_dir / "targets" / f"{key}.safetensors" if cache_dir else None
@@ -167,10 +169,8 @@ def style_target(
     pools: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     per_view = math.ceil(samples / max(1, len(paths) * views))
     count = seen = 0
-    decoded = _PaintingViews(paths, style_size, views, seed)
-    loader = torch.utils.data.DataLoader(decoded, batch_size=None, num_workers=workers, collate_fn=as_is,
-                                         prefetch_factor=2 if workers else None)
-    for path, (tensors, rng_state, error) in zip(paths, loader, strict=True):
+    for path, (tensors, rng_state, error) in zip(paths, _decoded(_PaintingViews(paths, style_size, views, seed),
+                                                                workers), strict=True):
         if error is not None:
             skipped.add(path, error)
         else:
@@ -202,7 +202,7 @@ def style_target(
     return StyleTarget(grams, pooled, count, key)
 
 
-class _PaintingViews(torch.utils.data.Dataset[tuple[list[torch.Tensor], Any, str | None]]):
+class _PaintingViews:
     """Item i: the views of painting i as (1, 3, H, W) tensors, the state of its random generator
     after cutting them, and None; or ([], None, the reason) if it cannot be read."""
 
@@ -221,6 +221,22 @@ class _PaintingViews(torch.utils.data.Dataset[tuple[list[torch.Tensor], Any, str
         rng = random.Random(f"{self.seed}:{path.name}")
         tensors = [to_tensor(view) for view in painting_views(image, self.style_size, self.views, rng)]
         return tensors, rng.getstate(), None
+
+
+def _decoded(views: _PaintingViews, workers: int) -> Iterator[tuple[list[torch.Tensor], Any, str | None]]:
+    """The items of ``views`` in order, made by ``workers`` threads a few paintings ahead (Pillow
+    and PyTorch release the GIL while they decode and resize); 0: made here, one by one."""
+    if workers == 0:
+        yield from (views[i] for i in range(len(views)))
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="artstyle-paintings") as pool:
+        ahead: collections.deque[Future[tuple[list[torch.Tensor], Any, str | None]]] = collections.deque()
+        for i in range(len(views)):
+            ahead.append(pool.submit(views.__getitem__, i))
+            if len(ahead) > 2 * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def sample_vectors(features: torch.Tensor, count: int, rng: random.Random) -> torch.Tensor:
