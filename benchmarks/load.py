@@ -9,8 +9,9 @@ way curl declares one (``Expect: 100-continue``). A client told 503 waits the ``
 seconds and sends the same request again. Meanwhile a prober asks /api/health every 100 ms on its
 own connection, and a sampler reads the server's resident memory every 50 ms. For the throughput
 comparison the same engine paints the same photos in a loop in this process, doing what the server
-does for a request (decode, paint, encode): half the loop before the server starts, half after it
-stops. Both are warmed first with every photo once (oneDNN prepares its kernels for each new shape).
+does for a request (decode, paint, encode). The load comes in --blocks blocks, with a part of the
+loop before each and after the last, so that what else the machine does meanwhile weighs on both
+alike. Both are warmed first with every photo once (oneDNN prepares its kernels for each new shape).
 
 Reports the status histogram, the p50/p95 latency of accepted (200) requests (queueing included),
 /api/health p50/p95 while busy, the server's RSS when warm, its peak, and after 5 s idle, and
@@ -67,6 +68,7 @@ class Results:
     accepted_at: list[float] = field(default_factory=list)  # when the answer came, s since the start
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     painted: list[Job] = field(default_factory=list)
+    busy_s: float = 0.0  # from each block's start to its last accepted answer, summed
 
 
 def pick_photos(folder: Path, per_size: int) -> list[tuple[str, str, bytes]]:
@@ -130,11 +132,12 @@ async def send(client: httpx.AsyncClient, port: int, job: Job, photos: list[tupl
     return response.status_code, float(response.headers.get("retry-after", 0))
 
 
-async def load(port: int, jobs: list[Job], photos: list[tuple[str, str, bytes]], clients: int, seconds: float
-               ) -> tuple[Results, float]:
-    """Run ``clients`` concurrent clients over ``jobs`` (each job until it is answered other than 503)."""
-    results = Results()
+async def load(port: int, jobs: list[Job], photos: list[tuple[str, str, bytes]], clients: int, seconds: float,
+               results: Results) -> float:
+    """Run ``clients`` concurrent clients over ``jobs`` (each job until it is answered other than 503),
+    adding to ``results``; the block's wall seconds."""
     queue = list(reversed(jobs))
+    accepted_before = len(results.accepted_at)
     start = time.perf_counter()
 
     async def one_client() -> None:
@@ -161,7 +164,9 @@ async def load(port: int, jobs: list[Job], photos: list[tuple[str, str, bytes]],
                     results.painted.append(job)
 
     await asyncio.gather(*(one_client() for _ in range(clients)))
-    return results, time.perf_counter() - start
+    if len(results.accepted_at) > accepted_before:
+        results.busy_s += max(results.accepted_at[accepted_before:])
+    return time.perf_counter() - start
 
 
 def probe_health(port: int, stop: threading.Event, out: list[float]) -> None:
@@ -231,28 +236,31 @@ def main() -> None:
     parser.add_argument("--per-size", type=int, default=4, help="photos of each size class")
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--requests", type=int, default=300, help="requests in the schedule (503 retries aside)")
-    parser.add_argument("--seconds", type=float, default=90, help="no new request after this")
+    parser.add_argument("--seconds", type=float, default=120, help="no new request after this, in all")
     parser.add_argument("--bad-share", type=float, default=0.15)
-    parser.add_argument("--loop-max", type=int, default=96, help="photos painted in the in-process loop "
-                        "(rounded down to whole rounds of the photos, as the server gets them; at least 2)")
-    parser.add_argument("--serve-args", default="", help="more options for artstyle serve")
+    parser.add_argument("--blocks", type=int, default=4, help="the load comes in this many blocks, with a part "
+                        "of the in-process loop before each and after the last")
+    parser.add_argument("--loop-rounds", type=int, default=2, help="rounds of the photos the loop paints each time")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
     photos = pick_photos(Path(args.photos), args.per_size)
     jobs = schedule(args.requests, len(photos), args.bad_share)
-    # the loop runs half before the server and half after it, so that a change in what else the
-    # machine is doing meanwhile weighs on both sides alike
-    rounds = max(2, args.loop_max // len(photos))
-    loop_jobs = [j for j in jobs if j.kind == "photo"][: rounds * len(photos)]
+    loop_jobs = [j for j in jobs if j.kind == "photo"][: args.loop_rounds * len(photos)]
     entries = {e.id: e for e in load_entries(None, torch.device("cpu"))}
     paint_in_a_loop(entries, loop_jobs[: len(photos)], photos)  # warm: every photo once, as the server
-    loop_s, loop_cpu, loop_others = paint_in_a_loop(entries, loop_jobs[: len(loop_jobs) // 2], photos)
+    loop = [0.0, 0.0, 0.0]  # wall, CPU, other processes' CPU (s)
+
+    def paint_a_part() -> None:
+        for i, value in enumerate(paint_in_a_loop(entries, loop_jobs, photos)):
+            loop[i] += value
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "artstyle", "serve", "--port", str(port), "-q", *args.serve_args.split()]
+    command = [sys.executable, "-m", "artstyle", "serve", "--port", str(port), "-q"]
     server = subprocess.Popen(command)
+    results = Results()
     try:
         deadline = time.time() + 300
         while True:
@@ -264,35 +272,42 @@ def main() -> None:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.5)
         warm_jobs = [j for j in jobs if j.kind == "photo"][: len(photos)]
-        asyncio.run(load(port, warm_jobs, photos, 1, 600))  # every photo once, one at a time
+        asyncio.run(load(port, warm_jobs, photos, 1, 600, Results()))  # every photo once, one at a time
         time.sleep(2)
         warm = rss_mib(server.pid)
-        stop = threading.Event()
         health: list[float] = []
         rss: list[float] = []
-        threads = [threading.Thread(target=probe_health, args=(port, stop, health)),
-                   threading.Thread(target=sample_rss, args=(server.pid, stop, rss))]
-        for t in threads:
-            t.start()
-        server_cpu, client_cpu, machine_cpu = cpu_seconds(server.pid), time.process_time(), machine_cpu_seconds()
-        results, wall = asyncio.run(load(port, jobs, photos, args.clients, args.seconds))
-        server_cpu, client_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
-        others_cpu = machine_cpu_seconds() - machine_cpu - server_cpu - client_cpu
-        stop.set()
-        for t in threads:
-            t.join()
+        server_cpu = client_cpu = others_cpu = wall = 0.0
+        per_block = -(-len(jobs) // args.blocks)
+        for block in range(args.blocks):
+            paint_a_part()
+            stop = threading.Event()
+            threads = [threading.Thread(target=probe_health, args=(port, stop, health)),
+                       threading.Thread(target=sample_rss, args=(server.pid, stop, rss))]
+            for t in threads:
+                t.start()
+            cpu = cpu_seconds(server.pid), time.process_time(), machine_cpu_seconds()
+            wall += asyncio.run(load(port, jobs[block * per_block: (block + 1) * per_block], photos, args.clients,
+                                     args.seconds / args.blocks, results))
+            stop.set()
+            for t in threads:
+                t.join()
+            server_cpu += cpu_seconds(server.pid) - cpu[0]
+            client_cpu += time.process_time() - cpu[1]
+            others_cpu += machine_cpu_seconds() - cpu[2]
+        others_cpu -= server_cpu + client_cpu
         time.sleep(5)
         after = rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    paint_a_part()
 
     accepted = len(results.accepted)
-    busy = max(results.accepted_at) if results.accepted_at else wall
-    second_s, second_cpu, second_others = paint_in_a_loop(entries, loop_jobs[len(loop_jobs) // 2:], photos)
-    loop_s, loop_cpu, loop_others = loop_s + second_s, loop_cpu + second_cpu, loop_others + second_others
-    server_rate, loop_rate = accepted / busy, len(loop_jobs) / loop_s
-    loop_mix = {label: sum(1 for j in loop_jobs if photos[j.photo][0] == label) for label in SIZES}
+    loop_count = len(loop_jobs) * (args.blocks + 1)
+    server_rate, loop_rate = accepted / results.busy_s, loop_count / loop[0]
+    loop_mix = {label: sum(1 for j in loop_jobs if photos[j.photo][0] == label) * (args.blocks + 1)
+                for label in SIZES}
     served_mix = {label: sum(1 for j in results.painted if photos[j.photo][0] == label) for label in SIZES}
     server_errors = sum(n for k, n in results.statuses.items() if k.startswith("5") and k != "503")
     health_ms = {"count": len(health), "p50": round(1000 * percentile(health, 50), 1),
@@ -300,20 +315,21 @@ def main() -> None:
     report: dict[str, Any] = {
         "machine": machine(),
         "settings": {"clients": args.clients, "requests": args.requests, "seconds": args.seconds,
-                     "bad_share": args.bad_share, "photos": [f"{label}: {name}" for label, name, _ in photos],
-                     "movements": MOVEMENTS, "server": " ".join(command[1:])},
+                     "blocks": args.blocks, "bad_share": args.bad_share,
+                     "photos": [f"{label}: {name}" for label, name, _ in photos], "movements": MOVEMENTS,
+                     "server": "artstyle serve (defaults: shipped models, --workers 1 --queue 8)"},
         "statuses": dict(sorted(results.statuses.items())),
         "statuses_by_request": results.by_kind,
-        "accepted": {"count": accepted, "per_s": round(server_rate, 3), "wall_s": round(busy, 1),
+        "accepted": {"count": accepted, "per_s": round(server_rate, 3), "busy_s": round(results.busy_s, 1),
                      "p50_s": round(percentile(results.accepted, 50), 2),
                      "p95_s": round(percentile(results.accepted, 95), 2), "by_size": served_mix,
                      "server_cpu_s_each": round(server_cpu / max(1, accepted), 3),
                      "client_cores": round(client_cpu / wall, 2), "other_processes_cores": round(others_cpu / wall, 2)},
         "health_while_busy_ms": health_ms,
         "rss_mib": {"warm": round(warm), "peak": round(max(rss)), "after_5s_idle": round(after)},
-        "in_process_loop": {"count": len(loop_jobs), "per_s": round(loop_rate, 3), "by_size": loop_mix,
-                            "cpu_s_each": round(loop_cpu / len(loop_jobs), 3),
-                            "other_processes_cores": round(loop_others / loop_s, 2)},
+        "in_process_loop": {"count": loop_count, "per_s": round(loop_rate, 3), "by_size": loop_mix,
+                            "cpu_s_each": round(loop[1] / loop_count, 3),
+                            "other_processes_cores": round(loop[2] / loop[0], 2)},
         "accepted_vs_loop": round(server_rate / loop_rate, 3),
     }
     report["targets"] = {
