@@ -123,8 +123,8 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     thumbnails = {i: encode_image(e.stylizer(sample, movement=e.movement), "jpeg") for i, e in entries.items()}
     page = importlib.resources.files("artstyle.web").joinpath("page.html").read_text()
     slots = asyncio.Semaphore(limits.workers)
-    # Painting runs on threads of its own, not in the shared pool of 40: the same few threads keep
-    # one OpenMP team and one malloc arena each, where 40 would grow 40 teams and fragment 16 arenas.
+    # Painting runs on threads of its own, not in the shared pool of 40: the same few threads keep one
+    # OpenMP team and malloc arena each, where the pool's threads would each grow a team and an arena.
     painters = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="artstyle-paint")
     state = {"waiting": 0, "seconds": (time.perf_counter() - started) / len(entries)}  # seconds: recent paint time
     too_large = f"upload too large: at most {_bytes_text(limits.max_upload_bytes)}"
@@ -132,6 +132,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     app = FastAPI(title="artstyle", version=__version__, docs_url=None, redoc_url=None,
                   description="Paint photos in the style of art movements. Every error is "
                               '`{"error": "..."}` with a 4xx status (503 when busy).')
+
     def busy() -> Refusal | None:
         """503 while ``limits.queue`` requests wait; retry when one may have been painted."""
         if state["waiting"] < limits.queue:
