@@ -286,10 +286,10 @@ def _train_parser(sub: Any, common: Any) -> None:
                    help="without --movements, skip movements with fewer paintings")
     g.add_argument("--photo-loader", choices=PHOTO_LOADERS, default=d.photo_loader,
                    help=f"memory: decode every photo before the first step and keep them (quickest for a few "
-                        f"thousand); stream: decode them as training goes, in --workers processes, in bounded "
+                        f"thousand); stream: decode them as training goes, in --workers threads, in bounded "
                         f"memory whatever their number; auto: stream above {STREAM_FROM} photos")
     g.add_argument("--workers", type=_count, default=None,
-                   help="processes decoding photos for the stream loader (0: the training process; "
+                   help="threads decoding photos (and paintings) ahead of training (0: none, decode in turn; "
                         "default: the CPU cores but one, up to 4)")
     g.add_argument("--preview-photos", type=_count, default=d.preview_photos,
                    help="photos held out of training and shown in preview.png")

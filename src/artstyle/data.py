@@ -3,19 +3,21 @@
 ``root/<movement>/*.jpg``: the folder names are the movement names (matched without regard to case,
 ``_``, ``-`` or spaces). Each step takes random square crops of photos, resized so their shorter side
 is the training size, with random horizontal flips: from photos decoded once and kept in memory as
-uint8 (:class:`PhotoCrops`, for small sets), or decoded as training goes by worker processes
+uint8 (:class:`PhotoCrops`, for small sets), or decoded as training goes by worker threads
 (:class:`PhotoStream`, for sets of any size, in bounded memory).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import torch
 
@@ -266,7 +268,7 @@ class PhotoCrops:
 MAX_FAILED_DRAWS = 1000  # unreadable photos drawn in a row before a batch gives up: the folder is bad
 
 
-class _StepBatches(torch.utils.data.Dataset[tuple[torch.Tensor | None, list[tuple[str, str]]]]):
+class _StepBatches:
     """Item ``step``: that step's batch of crops (uint8) and the photos skipped on the way, a
     function of the seed, the rank and the step alone, so any worker can make any step's batch
     and a resumed run draws what an uninterrupted one would."""
@@ -299,18 +301,40 @@ class _StepBatches(torch.utils.data.Dataset[tuple[torch.Tensor | None, list[tupl
         return out, skipped
 
 
-def _as_is(item: Any) -> Any:
-    """A DataLoader's collate function that leaves items as the dataset made them."""
-    return item
+T = TypeVar("T")
 
 
-def _worker_init(worker: int) -> None:
-    torch.set_num_threads(1)  # the workers decode; the cores' threads belong to the training step
+def prefetched(make: Callable[[int], T], items: Iterable[int], workers: int,
+               ahead: int) -> Generator[T, None, None]:
+    """``make(i)`` for each of ``items``, in order, made by ``workers`` threads up to ``ahead``
+    items before they are asked for (0 workers: made here, when asked for).
+
+    Threads, not processes: Pillow and PyTorch release the GIL while they decode, resize and crop,
+    so threads decode in parallel; and a process that had started DataLoader worker processes
+    (forked or spawned) later crashed in an ONNX export (tests/test_evaluate.py, then
+    tests/test_fastpath.py).
+    """
+    if workers == 0:
+        yield from map(make, items)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="artstyle-decode")
+    queue: collections.deque[Future[T]] = collections.deque()
+    try:
+        for i in items:
+            queue.append(pool.submit(make, i))
+            if len(queue) > ahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+    finally:
+        for future in queue:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 class PhotoStream:
     """Random square crops (with random horizontal flips) of photos decoded from their files as
-    training goes, by ``workers`` processes (0: in this one), a few batches ahead.
+    training goes, by ``workers`` threads (0: when each batch is asked for), a few batches ahead.
 
     Memory stays bounded whatever the number of photos. Each step's batch is a function of the
     seed, the rank and the step (see :class:`_StepBatches`), so resuming at a step draws what the
@@ -330,21 +354,13 @@ class PhotoStream:
         self._seen: set[str] = {str(p) for p, _ in skipped.items}
         self._batches = _StepBatches(shard, size, batch_size, seed, rank)
         self.generator = torch.Generator().manual_seed(seed + 1000 * rank)
-        self._loader: Any = None
+        self._loader: Generator[tuple[torch.Tensor | None, list[tuple[str, str]]], None, None] | None = None
 
     def start(self, step: int, steps: int) -> None:
         """Begin with the batch of ``step`` (0 for a new run), for the steps up to ``steps``."""
         self.close()
-        loader = torch.utils.data.DataLoader(
-            self._batches, batch_size=None, sampler=range(step, max(step, steps)), num_workers=self.workers,
-            collate_fn=_as_is,
-            pin_memory=self.pin_memory, worker_init_fn=_worker_init if self.workers else None,
-            prefetch_factor=4 if self.workers else None, persistent_workers=False,
-            # fresh processes, not forks of this one: a fork copies the state of the threads OpenMP,
-            # OpenVINO and others run here, which crashed a later export in the forking process
-            multiprocessing_context="spawn" if self.workers else None,
-        )
-        self._loader = iter(loader)
+        self._loader = prefetched(self._batches.__getitem__, range(step, max(step, steps)), self.workers,
+                                  ahead=2 * self.workers + 2)
 
     def batch(self, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """The next step's float32 (B, 3, size, size) batch in [0, 1] on ``device``."""
@@ -352,7 +368,10 @@ class PhotoStream:
             raise ValueError(f"this stream makes batches of {self.batch_size}, not {batch_size}")
         if self._loader is None:
             self.start(0, 2**62)
+        assert self._loader is not None
         crops, skipped = next(self._loader)
+        if self.pin_memory and crops is not None:
+            crops = crops.pin_memory()  # its copy to the GPU does not wait for the GPU's queued work
         for path, reason in skipped:
             if path not in self._seen:
                 self._seen.add(path)
@@ -363,5 +382,7 @@ class PhotoStream:
         return crops.to(device, non_blocking=True).float().div_(255.0)
 
     def close(self) -> None:
-        """Stop the worker processes."""
-        self._loader = None  # the DataLoader's iterator shuts its workers down when released
+        """Stop the decoding threads."""
+        if self._loader is not None:
+            self._loader.close()  # its `finally` cancels what is queued and waits for the threads
+        self._loader = None

@@ -15,15 +15,13 @@ the views, the pool size and the VGG weights, and reused by later runs.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import json
 import logging
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import torch
 from PIL import Image
 
 from .config import DataConfig, LossConfig
-from .data import Skipped, sample_paths
+from .data import Skipped, prefetched, sample_paths
 from .errors import ArtstyleError, DataError, ImageError
 from .image import atomic_write, open_image, resize_short, to_tensor
 from .losses import gram_matrix
@@ -169,8 +167,9 @@ def style_target(
     pools: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     per_view = math.ceil(samples / max(1, len(paths) * views))
     count = seen = 0
-    for path, (tensors, rng_state, error) in zip(paths, _decoded(_PaintingViews(paths, style_size, views, seed),
-                                                                workers), strict=True):
+    decoded = prefetched(_PaintingViews(paths, style_size, views, seed).__getitem__, range(len(paths)), workers,
+                         ahead=2 * workers)
+    for path, (tensors, rng_state, error) in zip(paths, decoded, strict=True):
         if error is not None:
             skipped.add(path, error)
         else:
@@ -221,22 +220,6 @@ class _PaintingViews:
         rng = random.Random(f"{self.seed}:{path.name}")
         tensors = [to_tensor(view) for view in painting_views(image, self.style_size, self.views, rng)]
         return tensors, rng.getstate(), None
-
-
-def _decoded(views: _PaintingViews, workers: int) -> Iterator[tuple[list[torch.Tensor], Any, str | None]]:
-    """The items of ``views`` in order, made by ``workers`` threads a few paintings ahead (Pillow
-    and PyTorch release the GIL while they decode and resize); 0: made here, one by one."""
-    if workers == 0:
-        yield from (views[i] for i in range(len(views)))
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="artstyle-paintings") as pool:
-        ahead: collections.deque[Future[tuple[list[torch.Tensor], Any, str | None]]] = collections.deque()
-        for i in range(len(views)):
-            ahead.append(pool.submit(views.__getitem__, i))
-            if len(ahead) > 2 * workers:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
 
 
 def sample_vectors(features: torch.Tensor, count: int, rng: random.Random) -> torch.Tensor:

@@ -110,12 +110,12 @@ class TrainRequest:
     # fewer, fused kernels for a loop bound by the CPU's kernel launches. On an H200 at batch 16:
     # 674 against 452 images/s, after about 40 s of compiling (benchmarks/README.md)
     compile: bool = False
-    # processes decoding photos for the "stream" photo loader (0: the training process itself)
+    # threads decoding photos (the "stream" photo loader) and paintings ahead of their use (0: none)
     workers: int = field(default_factory=lambda: default_workers())
 
 
 def default_workers() -> int:
-    """Photo-decoding processes: the cores but one, up to 4 (0 on one core)."""
+    """Decoding threads: the cores but one, up to 4 (0 on one core)."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
