@@ -22,7 +22,7 @@ MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F")
 FORMATS = {"PNG": ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"), "JPEG": ("L", "RGB", "CMYK"),
            "TIFF": ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"), "WEBP": ("RGB", "RGBA"),
            "BMP": ("1", "L", "P", "RGB"), "GIF": ("L", "P")}
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -112,7 +112,8 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=NUMBERS, tile=NUMBERS, strength=NUMBERS)
 def test_stylize_option_values_never_crash(size: str, tile: str, strength: str, photo: Path, trained_run: Path,
                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
