@@ -5,8 +5,8 @@ The folders are made from the shared photos (``../shared/data/photos``): random 
 re-encoded as JPEG under new names in a temporary folder (the 1k and 10k folders link to the first
 photos of the 50k one). Every run trains baroque (the shared paintings) with the default network
 at 256 px for a few steps; its style target is computed once, before the timed runs, and read from
-the cache by them. Memory is the proportional set size (PSS) of the training process and its
-photo-decoding workers together, sampled every 0.1 s.
+the cache by them. Memory is the proportional set size (PSS) of the training process (and of any
+child processes), sampled every 0.1 s.
 
     python benchmarks/data_pipeline.py --json benchmarks/data_pipeline.json
 """
@@ -155,7 +155,7 @@ def main() -> None:
                         help="largest folder also run with the in-memory loader (it decodes every photo first)")
     parser.add_argument("--steps", type=int, default=12, help="training steps per run")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="photo-decoding processes of the stream loader")
+    parser.add_argument("--workers", type=int, default=1, help="photo-decoding threads of the stream loader")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="PyTorch threads of the training process")
     parser.add_argument("--base", default=str(Path(tempfile.gettempdir()) / "artstyle-bench-photos"),
