@@ -44,8 +44,8 @@ import httpx
 import torch
 from PIL import Image
 
-from artstyle.image import list_images, open_image
-from artstyle.web.app import Entry, Limits, encode_image, load_entries
+from artstyle.image import encode_image, list_images, open_image
+from artstyle.web.app import Entry, Limits, load_entries
 
 MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism"]
 SIZES = {"small": (0, 300), "medium": (500, 800), "large": (1000, 1100)}  # longest side, px

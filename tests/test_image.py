@@ -12,6 +12,7 @@ from PIL import Image
 from artstyle.errors import ArtstyleError, ImageError, UsageError
 from artstyle.image import (
     atomic_write,
+    encode_image,
     image_grid,
     iter_inputs,
     list_images,
@@ -181,6 +182,14 @@ def test_pillow_bomb_warning_is_left_to_artstyle_limit(tmp_path: Path, monkeypat
     Image.new("RGB", (50, 50)).save(tmp_path / "q.png")
     with pytest.raises(ImageError, match="decompression-bomb limit"):
         open_image(tmp_path / "q.png")
+
+
+@pytest.mark.parametrize("kind,suffix", [("png", ".png"), ("jpeg", ".jpg")])
+def test_encoded_bytes_are_what_save_image_writes(tmp_path: Path, kind: str, suffix: str) -> None:
+    save_image(_checker(), tmp_path / f"out{suffix}")
+    assert encode_image(_checker(), kind) == (tmp_path / f"out{suffix}").read_bytes()
+    with pytest.raises(UsageError, match="unknown image format 'gif2'"):
+        encode_image(_checker(), "gif2")
 
 
 def test_save_image_refuses_unknown_suffix(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Every image that enters artstyle goes through :func:`open_image`, so EXIF rotati
 from __future__ import annotations
 
 import errno
+import io
 import math
 import os
 import tempfile
@@ -201,12 +202,32 @@ def list_images(folder: str | Path) -> list[Path]:
 def save_image(image: Image.Image, path: str | Path) -> None:
     """Write an image atomically; the format follows the suffix (PNG, JPEG, ...)."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    fmt = _format(path.suffix)
     if fmt is None:
         raise UsageError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    atomic_write(path, lambda f: _encode(image, f, fmt))
+
+
+def encode_image(image: Image.Image, kind: str) -> bytes:
+    """``image`` as the bytes of a file of ``kind`` (``png``, ``jpeg``, ...), as :func:`save_image`
+    would write it."""
+    fmt = _format(kind)
+    if fmt is None:
+        raise UsageError(f"unknown image format {kind!r}; use png or jpeg")
+    buffer = io.BytesIO()
+    _encode(image, buffer, fmt)
+    return buffer.getvalue()
+
+
+def _format(suffix: str) -> str | None:
+    """Pillow's name of the format of a file suffix or kind (``.jpg``, ``jpeg``, ``png``), or None."""
+    return Image.registered_extensions().get("." + suffix.lower().lstrip("."))
+
+
+def _encode(image: Image.Image, f: BinaryIO, fmt: str) -> None:
     # PNG at zlib level 1 (OpenCV's default too): a 1024 px picture in ~70 ms, not ~300 ms at level 6, ~15% larger
     options = {"quality": 95} if fmt == "JPEG" else {"compress_level": 1} if fmt == "PNG" else {}
-    atomic_write(path, lambda f: image.save(f, format=fmt, **options))
+    image.save(f, format=fmt, **options)
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..catalog import expand_model_refs, shipped_models
 from ..errors import ArtstyleError
-from ..image import open_image, resize_max
+from ..image import encode_image, open_image, resize_max
 from ..runtime import release_free_memory
 from ..stylize import Stylizer
 from .guards import BodyLimit, Gate, Refusal
@@ -311,17 +311,3 @@ def _paint(data: bytes, max_pixels: int, entry: Entry, side: int, strength: floa
 def _bytes_text(n: int) -> str:
     """``n`` bytes for people: ``20 MB``, ``195 KB``."""
     return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 1024:.3g} KB"
-
-
-def encode_image(image: Image.Image, fmt: str) -> bytes:
-    """``image`` as the bytes of a ``png`` or ``jpeg`` file, as the server answers it.
-
-    PNG at zlib level 1, as :func:`artstyle.image.save_image` writes it: several times faster
-    than Pillow's default level 6, for slightly larger files.
-    """
-    buffer = io.BytesIO()
-    if fmt == "jpeg":
-        image.save(buffer, format="JPEG", quality=92)
-    else:
-        image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
