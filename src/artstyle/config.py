@@ -14,7 +14,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the device com
 STYLE_LOSSES = ("gram", "sliced")
 
 # how training reads its photos: "memory" decodes them all before the first step and keeps them
-# (quickest for a few thousand), "stream" decodes them as it goes in worker processes (any number,
+# (quickest for a few thousand), "stream" decodes them as it goes on worker threads (any number,
 # in bounded memory), "auto" streams sets larger than STREAM_FROM photos
 PHOTO_LOADERS = ("auto", "memory", "stream")
 STREAM_FROM = 2000

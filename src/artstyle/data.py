@@ -277,9 +277,6 @@ class _StepBatches:
         self.paths, self.size, self.batch_size = list(paths), size, batch_size
         self.seed, self.rank = seed, rank
 
-    def __len__(self) -> int:
-        return 2**62  # indexed by step; the sampler says which steps
-
     def __getitem__(self, step: int) -> tuple[torch.Tensor | None, list[tuple[str, str]]]:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.rank) * 1_000_000_007 + step)
         out = torch.empty(self.batch_size, 3, self.size, self.size, dtype=torch.uint8)
@@ -349,7 +346,7 @@ class PhotoStream:
         shard = sorted(paths)[rank::world]
         if not shard:
             raise DataError(f"no photos for process {rank} of {world}; give at least {world} photos")
-        self.paths, self.batch_size, self.workers, self.pin_memory = shard, batch_size, workers, pin_memory
+        self.batch_size, self.workers, self.pin_memory = batch_size, workers, pin_memory
         self.skipped = skipped
         self._seen: set[str] = {str(p) for p, _ in skipped.items}
         self._batches = _StepBatches(shard, size, batch_size, seed, rank)

@@ -167,7 +167,7 @@ def style_target(
     pools: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     per_view = math.ceil(samples / max(1, len(paths) * views))
     count = seen = 0
-    decoded = prefetched(_PaintingViews(paths, style_size, views, seed).__getitem__, range(len(paths)), workers,
+    decoded = prefetched(lambda i: _painting_views(paths[i], style_size, views, seed), range(len(paths)), workers,
                          ahead=2 * workers)
     for path, (tensors, rng_state, error) in zip(paths, decoded, strict=True):
         if error is not None:
@@ -201,25 +201,16 @@ def style_target(
     return StyleTarget(grams, pooled, count, key)
 
 
-class _PaintingViews:
-    """Item i: the views of painting i as (1, 3, H, W) tensors, the state of its random generator
-    after cutting them, and None; or ([], None, the reason) if it cannot be read."""
-
-    def __init__(self, paths: Sequence[Path], style_size: int, views: int, seed: int) -> None:
-        self.paths, self.style_size, self.views, self.seed = list(paths), style_size, views, seed
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[list[torch.Tensor], Any, str | None]:
-        path = self.paths[i]
-        try:
-            image = open_image(path)
-        except ImageError as err:
-            return [], None, str(err)
-        rng = random.Random(f"{self.seed}:{path.name}")
-        tensors = [to_tensor(view) for view in painting_views(image, self.style_size, self.views, rng)]
-        return tensors, rng.getstate(), None
+def _painting_views(path: Path, style_size: int, views: int, seed: int) -> tuple[list[torch.Tensor], Any, str | None]:
+    """The views of a painting as (1, 3, H, W) tensors, the state of its random generator after
+    cutting them, and None; or ([], None, the reason) if it cannot be read."""
+    try:
+        image = open_image(path)
+    except ImageError as err:
+        return [], None, str(err)
+    rng = random.Random(f"{seed}:{path.name}")
+    tensors = [to_tensor(view) for view in painting_views(image, style_size, views, rng)]
+    return tensors, rng.getstate(), None
 
 
 def sample_vectors(features: torch.Tensor, count: int, rng: random.Random) -> torch.Tensor:
