@@ -72,7 +72,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from artstyle.config import DataConfig, RunConfig, TrainConfig
-    from artstyle.train import TrainRequest, train
+    from artstyle.training.loop import TrainRequest, train
 
     torch.set_num_threads(args.threads)
     ends: list[float] = []

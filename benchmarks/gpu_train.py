@@ -2,7 +2,7 @@
 
 * naive: the reference recipe (pytorch/examples fast_neural_style): fp32, eager, batch 4, 256 px,
   every photo decoded with PIL at every step by a DataLoader without workers;
-* artstyle: ``artstyle.train.train`` as ``artstyle train`` runs it: photos decoded once and kept in
+* artstyle: ``artstyle.training.loop.train`` as ``artstyle train`` runs it: photos decoded once and kept in
   memory, crops sent to the device as uint8 from pinned memory, bf16 autocast (``--precision
   auto``), Gram targets computed once (cached), no wait for the GPU between steps; at batch 4,
   and at larger batches, one of them also compiled (the compile time falls in its setup seconds).
@@ -33,10 +33,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from artstyle.config import DataConfig, RunConfig, TrainConfig
 from artstyle.image import list_images, open_image, resize_short, to_tensor
-from artstyle.losses import gram_matrix, perceptual_losses
 from artstyle.models import build_model
-from artstyle.train import TrainRequest, train
-from artstyle.vgg import load_vgg19
+from artstyle.training.loop import TrainRequest, train
+from artstyle.training.losses import gram_matrix, perceptual_losses
+from artstyle.training.vgg import load_vgg19
 
 
 class PhotoFolder(Dataset[torch.Tensor]):

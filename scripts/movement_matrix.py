@@ -14,12 +14,12 @@ import torch
 
 from artstyle.catalog import default_cache_dir, expand_model_refs
 from artstyle.config import DataConfig, LossConfig, from_dict
-from artstyle.data import Skipped
 from artstyle.image import iter_inputs, list_images, open_image, resize_max, to_tensor
-from artstyle.losses import gram_matrix, style_loss
 from artstyle.stylize import Stylizer
-from artstyle.targets import movement_target
-from artstyle.vgg import load_vgg19
+from artstyle.training.data import Skipped
+from artstyle.training.losses import gram_matrix, style_loss
+from artstyle.training.targets import movement_target
+from artstyle.training.vgg import load_vgg19
 
 
 def main(photos_dir: str, paintings_dir: str, *refs: str) -> None:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from artstyle.config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
-from artstyle.synthetic import write_dataset
-from artstyle.train import TrainRequest, train
+from artstyle.training.loop import TrainRequest, train
+from artstyle.training.synthetic import write_dataset
 
 
 def tiny_config(steps: int = 6, **train_overrides: object) -> RunConfig:

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from artstyle.catalog import read_model_config
-from artstyle.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model, unwrap
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError
 from artstyle.models import build_model
+from artstyle.training.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model, unwrap
 
 
 def test_model_round_trip_in_float32(tmp_path: Path) -> None:

@@ -173,7 +173,7 @@ def test_train_compile_flag_reaches_the_request(dataset: tuple[Path, Path], tmp_
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """``--compile`` is passed on to training (compiled training itself: test_train.py)."""
     requests = []
-    monkeypatch.setattr("artstyle.train.train", lambda request, progress=None: requests.append(request) or [])
+    monkeypatch.setattr("artstyle.training.loop.train", lambda request, progress=None: requests.append(request) or [])
     paintings, photos = dataset
     for flags in ([], ["--compile"]):
         assert main(["train", str(paintings), "--photos", str(photos), "--out", str(tmp_path), *flags, "-q"]) == 0
@@ -199,7 +199,7 @@ def test_sigterm_to_a_training_process_saves_a_checkpoint(dataset: tuple[Path, P
     import signal
     import time
 
-    from artstyle.checkpoint import load_checkpoint
+    from artstyle.training.checkpoint import load_checkpoint
 
     paintings, photos = dataset
     out = tmp_path / "run"

@@ -4,7 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle.data import (
+from artstyle.errors import DataError, UsageError
+from artstyle.training.data import (
     PhotoCrops,
     PhotoStream,
     Skipped,
@@ -16,7 +17,6 @@ from artstyle.data import (
     select_movements,
     split_photos,
 )
-from artstyle.errors import DataError, UsageError
 
 
 def _folder(root: Path, name: str, n: int) -> None:
@@ -117,7 +117,7 @@ def test_crops_are_reproducible_and_resumable() -> None:
 
 
 def test_a_movement_can_join_several_folders(tmp_path: Path) -> None:
-    from artstyle.data import parse_movement
+    from artstyle.training.data import parse_movement
 
     for folder, count in (("abstract", 2), ("fauvism", 3), ("baroque", 1)):
         (tmp_path / folder).mkdir()

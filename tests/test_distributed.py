@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle.checkpoint import load_checkpoint, load_model
+from artstyle.training.checkpoint import load_checkpoint, load_model
 
 pytestmark = pytest.mark.slow
 

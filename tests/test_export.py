@@ -4,13 +4,13 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle.checkpoint import save_model
 from artstyle.cli import main
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError
 from artstyle.export import export_onnx, load_onnx_stylizer
 from artstyle.models import build_model
 from artstyle.stylize import Stylizer
+from artstyle.training.checkpoint import save_model
 
 
 def test_export_matches_pytorch_at_any_size(trained_run: Path, tmp_path: Path) -> None:

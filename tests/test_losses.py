@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from artstyle.config import LossConfig
-from artstyle.losses import content_loss, gram_matrix, perceptual_losses, style_loss, tv_loss
+from artstyle.training.losses import content_loss, gram_matrix, perceptual_losses, style_loss, tv_loss
 
 
 def test_gram_matrix_matches_a_hand_computation() -> None:
@@ -56,7 +56,7 @@ def test_perceptual_losses_parts_are_weighted_and_sum_to_total() -> None:
 
 
 def test_sliced_style_loss_by_hand() -> None:
-    from artstyle.losses import sliced_style_loss
+    from artstyle.training.losses import sliced_style_loss
 
     features = torch.tensor([4.0, 1.0, 3.0, 2.0]).view(1, 1, 2, 2)
     pool = torch.tensor([[6.0], [2.0], [8.0], [4.0]])  # the same distribution, twice as wide
@@ -71,7 +71,7 @@ def test_sliced_style_loss_by_hand() -> None:
 
 
 def test_sliced_style_loss_is_zero_for_the_same_features_in_any_order() -> None:
-    from artstyle.losses import random_directions, sliced_style_loss
+    from artstyle.training.losses import random_directions, sliced_style_loss
 
     features = torch.rand(2, 8, 5, 6)
     pools = torch.stack([f.reshape(8, 30).T[torch.randperm(30)] for f in features])  # (N, M, C), shuffled

@@ -154,7 +154,7 @@ def test_gpu_rewrite_paints_what_the_network_paints(movements: int, h: int, w: i
 
 def test_the_movement_critic_learns_to_tell_paintings_from_photos() -> None:
     from artstyle.models.critic import PatchCritic, critic_loss, diff_augment
-    from artstyle.synthetic import painting, photo
+    from artstyle.training.synthetic import painting, photo
 
     torch.manual_seed(0)
     paintings = torch.stack([to_tensor(painting("ember", 48, seed=i))[0] for i in range(8)])

@@ -5,13 +5,13 @@ import torch
 from PIL import Image
 
 from artstyle.catalog import expand_model_refs, plan_outputs
-from artstyle.checkpoint import save_model
 from artstyle.config import ModelConfig, to_dict
 from artstyle.errors import ModelError, UsageError
 from artstyle.image import psnr, to_pil, to_tensor
 from artstyle.models import build_model
 from artstyle.models.rewrite import BlockConv
 from artstyle.stylize import Stylizer, make_sheet, parse_movement, transfer_luminance
+from artstyle.training.checkpoint import save_model
 
 
 def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:

@@ -3,14 +3,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle import targets as targets_module
-from artstyle.data import Skipped
 from artstyle.errors import DataError
 from artstyle.image import open_image, to_tensor
-from artstyle.losses import gram_matrix
-from artstyle.synthetic import painting
-from artstyle.targets import prepare_painting, style_target, target_key
-from artstyle.vgg import load_vgg19
+from artstyle.training import targets as targets_module
+from artstyle.training.data import Skipped
+from artstyle.training.losses import gram_matrix
+from artstyle.training.synthetic import painting
+from artstyle.training.targets import prepare_painting, style_target, target_key
+from artstyle.training.vgg import load_vgg19
 
 LAYERS = ("relu1_1", "relu2_1")
 
@@ -67,7 +67,7 @@ def test_key_depends_on_contents_layers_size_and_weights(paintings: list[Path]) 
 
 def test_unchanged_paintings_are_not_read_again(paintings: list[Path], tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from artstyle import targets
+    from artstyle.training import targets
 
     first = target_key(paintings, LAYERS, 48, "w", digests=targets.FileDigests(tmp_path))
     assert (tmp_path / "digests.json").is_file()
@@ -107,7 +107,7 @@ def test_prepare_painting_crops_panoramas() -> None:
 def test_small_sets_average_random_crops_at_random_scales(vgg, paintings: list[Path]) -> None:  # type: ignore[no-untyped-def]
     import random
 
-    from artstyle.targets import painting_views, views_per_painting
+    from artstyle.training.targets import painting_views, views_per_painting
 
     assert views_per_painting(3, 6) == 2 and views_per_painting(100, 32) == 1 and views_per_painting(10, 32) == 4
     views = painting_views(open_image(paintings[0]), 48, 5, random.Random(0))

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle import train as train_module
-from artstyle.checkpoint import load_checkpoint, load_model
 from artstyle.errors import ArtstyleError, TrainingError, TrainingInterrupted, UsageError
 from artstyle.image import psnr
-from artstyle.train import TrainRequest, train
+from artstyle.training import loop as train_module
+from artstyle.training.checkpoint import load_checkpoint, load_model
+from artstyle.training.loop import TrainRequest, train
 from conftest import tiny_config
 
 pytestmark = pytest.mark.slow

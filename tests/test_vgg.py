@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from artstyle.errors import ModelError, UsageError
-from artstyle.vgg import LAYER_NAMES, VGG19Encoder, deepest, load_vgg19
+from artstyle.training.vgg import LAYER_NAMES, VGG19Encoder, deepest, load_vgg19
 
 
 @pytest.fixture(scope="module")

@@ -477,10 +477,10 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from . import distributed
     from .catalog import default_cache_dir
     from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
-    from .train import TrainRequest, train
+    from .training import distributed
+    from .training.loop import TrainRequest, train
 
     loss = loss_preset(
         args.preset, style_loss=args.style_loss, content_layer=args.content_layer, content_weight=args.content_weight,
@@ -753,10 +753,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .catalog import default_cache_dir, expand_model_refs
-    from .checkpoint import write_json
     from .evaluate import evaluate
     from .image import iter_inputs, save_image
     from .runtime import resolve_device
+    from .training.checkpoint import write_json
 
     out = Path(args.output)
     if (out / "report.json").exists() and not args.overwrite:
@@ -800,9 +800,9 @@ def _build_judge(args: argparse.Namespace, stylizers: Sequence[Any], photos: Seq
                  paintings: Path | None, device: Any, cache: Path) -> Any:
     """The movement classifier for ``artstyle evaluate``: the models' movements, the other movement
     folders beside them, and a photo class."""
-    from .data import movement_folders, parse_movement
     from .evaluate import build_judge, paintings_folders
     from .image import list_images
+    from .training.data import movement_folders, parse_movement
 
     movements: dict[str, list[Path]] = {}
     for stylizer in stylizers:

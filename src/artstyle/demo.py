@@ -19,7 +19,7 @@ from .catalog import is_model_folder, shipped_models
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
 from .image import open_image, save_image
 from .stylize import Stylizer, make_sheet
-from .train import ProgressFactory, TrainRequest, _NoProgress, train
+from .training.loop import ProgressFactory, TrainRequest, _NoProgress, train
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run_demo(out: Path, device: torch.device, steps: int = 60, progress: Progres
 
 
 def _tiny_demo(out: Path, device: torch.device, steps: int, progress: ProgressFactory, photo: Image.Image) -> Path:
-    from .synthetic import write_dataset
+    from .training.synthetic import write_dataset
 
     model_dir = out / "run" / DEMO_MOVEMENT
     if not is_model_folder(model_dir):

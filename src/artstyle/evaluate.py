@@ -37,7 +37,6 @@ import torch
 from PIL import Image
 
 from .config import DataConfig, LossConfig, from_dict
-from .data import Skipped
 from .errors import ImageError, UsageError
 from .image import image_grid, list_images, open_image, resize_max, to_pil, to_tensor
 from .judge import (
@@ -48,10 +47,11 @@ from .judge import (
     describe_image,
     retrieval_accuracy,
 )
-from .losses import content_loss, gram_matrix, style_loss
 from .stylize import Stylizer
-from .targets import movement_target
-from .vgg import VGG19Encoder, deepest, load_vgg19
+from .training.data import Skipped
+from .training.losses import content_loss, gram_matrix, style_loss
+from .training.targets import movement_target
+from .training.vgg import VGG19Encoder, deepest, load_vgg19
 
 log = logging.getLogger(__name__)
 

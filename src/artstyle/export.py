@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_model
 from .errors import ArtstyleError, ModelError
 from .image import atomic_write, open_image, psnr, resize_max, to_tensor
 from .stylize import Stylizer
+from .training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import load_model
 from .errors import UsageError
 from .image import DEFAULT_TILE, MIN_TILE, image_grid, resize_for_painting, resize_max, tile_for, to_pil, to_tensor
 from .models.johnson import TransformerNet
 from .models.layers import InstanceNorm
 from .models.rewrite import rewrite_for_gpu
 from .runtime import release_free_memory, resolve_precision, torch_dtype
+from .training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .config import LossConfig
+from ..config import LossConfig
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .runtime import resolve_device
+from ..runtime import resolve_device
 
 
 def init_from_env(device_name: str) -> torch.device:

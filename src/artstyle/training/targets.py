@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .config import DataConfig, LossConfig
+from ..config import DataConfig, LossConfig
+from ..errors import ArtstyleError, DataError, ImageError
+from ..image import atomic_write, open_image, resize_short, to_tensor
 from .data import Skipped, prefetched, sample_paths
-from .errors import ArtstyleError, DataError, ImageError
-from .image import atomic_write, open_image, resize_short, to_tensor
 from .losses import gram_matrix
 from .vgg import VGG19Encoder
 

@@ -23,10 +23,25 @@ from typing import Any, Protocol
 import torch
 from PIL import Image
 
-from . import __version__, distributed
-from .catalog import is_model_folder
+from .. import __version__
+from ..catalog import is_model_folder
+from ..config import STREAM_FROM, DataConfig, LossConfig, RunConfig, from_dict, to_dict
+from ..errors import TrainingError, TrainingInterrupted, UsageError
+from ..image import (
+    atomic_write,
+    image_grid,
+    open_image,
+    resize_max,
+    save_image,
+    temporary_beside,
+    to_pil,
+    to_tensor,
+)
+from ..models import build_model
+from ..models.critic import PatchCritic, critic_loss, diff_augment, generator_loss
+from ..runtime import autocast_factory, resolve_precision
+from . import distributed
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, save_model
-from .config import STREAM_FROM, DataConfig, LossConfig, RunConfig, from_dict, to_dict
 from .data import (
     PhotoCrops,
     PhotoStream,
@@ -39,21 +54,7 @@ from .data import (
     select_movements,
     split_photos,
 )
-from .errors import TrainingError, TrainingInterrupted, UsageError
-from .image import (
-    atomic_write,
-    image_grid,
-    open_image,
-    resize_max,
-    save_image,
-    temporary_beside,
-    to_pil,
-    to_tensor,
-)
 from .losses import perceptual_losses, random_directions
-from .models import build_model
-from .models.critic import PatchCritic, critic_loss, diff_augment, generator_loss
-from .runtime import autocast_factory, resolve_precision
 from .targets import StyleTarget, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import VGG_BLOCKS
-from .errors import ModelError, UsageError
+from ..config import VGG_BLOCKS
+from ..errors import ModelError, UsageError
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .catalog import CONFIG_FILE, MODEL_FILE, read_model_config
-from .config import ModelConfig, from_dict
-from .errors import ModelError
-from .image import atomic_write
-from .models import build_model
+from ..catalog import CONFIG_FILE, MODEL_FILE, read_model_config
+from ..config import ModelConfig, from_dict
+from ..errors import ModelError
+from ..image import atomic_write
+from ..models import build_model
 
 CHECKPOINT_FILE = "checkpoint.pt"
 

@@ -21,8 +21,8 @@ from typing import TypeVar
 
 import torch
 
-from .errors import DataError, ImageError, UsageError
-from .image import IMAGE_SUFFIXES, list_images, open_image, resize_short, to_uint8
+from ..errors import DataError, ImageError, UsageError
+from ..image import IMAGE_SUFFIXES, list_images, open_image, resize_short, to_uint8
 
 log = logging.getLogger(__name__)
 
