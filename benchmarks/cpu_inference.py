@@ -3,7 +3,7 @@
 For each model (default: the full ``baroque`` and its half-width ``baroque-fast``), three engines:
 
 * ``torch fp32``: the network as trained, eager, NCHW (the baseline);
-* ``torch bf16``: ``Stylizer(precision="bf16")``: bf16 weights, channels_last, instance norm
+* ``torch bf16``: ``load(engine="torch", precision="bf16")``: bf16 weights, channels_last, instance norm
   through per-image batch norm (what ``artstyle stylize --engine torch`` runs on a bf16 CPU);
 * ``openvino``: ``OpenVinoStylizer``, the cached ONNX export compiled by OpenVINO (bf16 on CPUs
   with AMX or AVX-512 BF16): what ``artstyle stylize`` runs by default on a CPU.
@@ -25,16 +25,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from artstyle.catalog import expand_model_refs
-from artstyle.fastpath import OpenVinoStylizer
+from artstyle import load
+from artstyle.engines.openvino_engine import OpenVinoStylizer
 from artstyle.image import psnr
-from artstyle.stylize import Stylizer
+from artstyle.model_folder import ModelFolder
 
 
 def engines(folder: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    exact = Stylizer.from_pretrained(folder, precision="fp32")
-    bf16 = Stylizer.from_pretrained(folder, precision="bf16")
-    openvino = OpenVinoStylizer(expand_model_refs([folder])[0])
+    exact = load(folder, engine="torch", precision="fp32")
+    bf16 = load(folder, engine="torch", precision="bf16")
+    openvino = OpenVinoStylizer(ModelFolder.from_pretrained(folder))
     return {
         "torch fp32": lambda x: exact.stylize_tensor(torch.from_numpy(x)).numpy(),
         "torch bf16": lambda x: bf16.stylize_tensor(torch.from_numpy(x)).numpy(),
@@ -43,7 +43,7 @@ def engines(folder: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
 
 
 def measure(folder: str, size: int, rounds: int) -> list[dict[str, object]]:
-    runs = engines(str(expand_model_refs([folder])[0]))
+    runs = engines(folder)
     x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
     outputs = {name: fn(x) for name, fn in runs.items()}  # warm-up (and compile), and the outputs to compare
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -108,12 +108,12 @@ def naive(args: argparse.Namespace, device: torch.device, config: RunConfig) -> 
 
 
 def ours(args: argparse.Namespace, device: torch.device, config: RunConfig, cache: Path, batch: int,
-         channels_last: bool = False, compile: bool = False) -> tuple[float, float]:
+         compile: bool = False) -> tuple[float, float]:
     config = replace(config, train=replace(config.train, batch_size=batch))
     with tempfile.TemporaryDirectory() as out:
         request = TrainRequest(paintings=args.paintings, photos=args.photos, out=Path(out), config=config,
                                movements=(args.movement,), device=device, overwrite=True, cache_dir=cache,
-                               channels_last=channels_last, compile=compile)
+                               compile=compile)
         clocks: list[Clock] = []
 
         def progress(**kwargs: object) -> Clock:
@@ -135,8 +135,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="steps left out of the rate")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--large-batch", type=int, default=16)
-    parser.add_argument("--channels-last", action="store_true",
-                        help="also batch --large-batch with channels_last tensors (2%% slower on an H200)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if not 0 < args.warmup < args.steps:
@@ -156,9 +154,6 @@ def main() -> None:
              f"artstyle train, batch {2 * large}": lambda: ours(args, device, config, cache, 2 * large),
              f"artstyle train, batch {large}, compiled": lambda: ours(args, device, config, cache, large,
                                                                       compile=True)}
-    if args.channels_last:
-        loops[f"artstyle train, batch {large}, channels_last"] = \
-            lambda: ours(args, device, config, cache, large, channels_last=True)
     # The ratios are the target: the naive loop and the large batches run again in reverse order,
     # so that neither side always runs first (warmer caches, clocks) or last; medians are reported.
     names = list(loops)

@@ -23,17 +23,30 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from whole_process import run
 
-from artstyle.catalog import expand_model_refs
+from artstyle import load
 from artstyle.image import DEFAULT_TILE, psnr, to_tensor
-from artstyle.stylize import Stylizer
+
+
+def run(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of one whole process."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed: {errors.read().decode(errors='replace')}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -62,7 +75,7 @@ def main() -> None:
             wall, peak = run([artstyle, "stylize", str(photo), "--model", args.model, "-o", f"{tmp}/out.png",
                               "--overwrite", "-q", "--engine", "torch", "--tile", str(tile)])
             rows.append({"size": args.large, "mode": label, "wall_s": round(wall, 2), "peak_mib": round(peak)})
-    stylizer = Stylizer.from_pretrained(expand_model_refs([args.model])[0])
+    stylizer = load(args.model, engine="torch")
     pictures = {"enlarged photo": ImageOps.fit(source, both, Image.Resampling.LANCZOS)}
     if args.mosaic:
         pictures["mosaic of 4 photos"] = _mosaic(args.mosaic.split(","), both)

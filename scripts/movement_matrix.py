@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from artstyle.catalog import default_cache_dir, expand_model_refs
-from artstyle.config import DataConfig, LossConfig, from_dict
+from artstyle import load
+from artstyle.config import default_cache_dir
 from artstyle.image import iter_inputs, list_images, open_image, resize_max, to_tensor
-from artstyle.stylize import Stylizer
+from artstyle.model_folder import resolve_models
 from artstyle.training.data import Skipped
 from artstyle.training.losses import gram_matrix, style_loss
 from artstyle.training.targets import movement_target
@@ -23,10 +23,9 @@ from artstyle.training.vgg import load_vgg19
 
 
 def main(photos_dir: str, paintings_dir: str, *refs: str) -> None:
-    stylizers = [Stylizer.from_pretrained(f) for f in expand_model_refs(refs)]
-    loss = from_dict(LossConfig, stylizers[0].config["loss"])
-    data = from_dict(DataConfig, stylizers[0].config["data"])
-    seed = int(stylizers[0].config["train"]["seed"])
+    stylizers = [load(m, engine="torch") for m in resolve_models(refs)]
+    run = stylizers[0].model.config
+    loss, data, seed = run.loss, run.data, run.train.seed
     vgg = load_vgg19(loss.vgg_weights, "relu5_1")
     photos = [to_tensor(resize_max(open_image(p), 512)) for p in iter_inputs([photos_dir])]
     movements = list(dict.fromkeys(s.movements[0] for s in stylizers))  # baroque-fast paints baroque

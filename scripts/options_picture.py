@@ -3,17 +3,17 @@ with the photo's own colours. Usage: python scripts/options_picture.py docs/opti
 
 import sys
 
-from artstyle.catalog import shipped_models
+from artstyle import load
 from artstyle.demo import sample_photo_path
 from artstyle.image import image_grid, open_image, resize_max, save_image
-from artstyle.stylize import Stylizer
+from artstyle.model_folder import shipped_models
 
 
 def main(output: str, *movements: str) -> None:
     photo = resize_max(open_image(sample_photo_path()), 512)
     rows = []
     for movement in movements:
-        stylizer = Stylizer.from_pretrained(shipped_models()[movement])
+        stylizer = load(shipped_models()[movement], engine="torch")
         rows.append([photo, stylizer(photo), stylizer(photo, strength=0.5), stylizer(photo, preserve_color=True)])
     labels = ["photo", "full style", "--strength 0.5", "--preserve-color"]
     save_image(image_grid(rows, labels=labels, cell=320), output)

@@ -123,7 +123,7 @@ def test_help_shows_defaults_of_zero(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_progress_without_a_terminal_is_logged(trained_run: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from artstyle.cli import _LogProgress
+    from artstyle.cli.common import LogProgress
 
     clock = [0.0]
     lines: list[str] = []
@@ -134,7 +134,7 @@ def test_progress_without_a_terminal_is_logged(trained_run: Path, tmp_path: Path
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        bar = _LogProgress(total=10, desc="ember", unit="img", interval=30.0, clock=lambda: clock[0])
+        bar = LogProgress(total=10, desc="ember", unit="img", interval=30.0, clock=lambda: clock[0])
         for _ in range(10):
             clock[0] += 12.0  # an update every 12 s: a line at 36 s, 72 s and 108 s, and one at the end
             bar.update(1)
@@ -252,9 +252,9 @@ def test_stylize_strength_and_preserve_color(trained_run: Path, tmp_path: Path) 
 
 def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    import artstyle.catalog
+    import artstyle.model_folder
 
-    monkeypatch.setattr(artstyle.catalog, "shipped_models",
+    monkeypatch.setattr(artstyle.model_folder, "shipped_models",
                         lambda fast=True: {"ember": trained_run / "ember", "lagoon": trained_run / "lagoon"})
     monkeypatch.chdir(tmp_path)
     photo = _photo(tmp_path / "photo.png")
@@ -272,8 +272,8 @@ def test_shipped_models_by_name(trained_run: Path, tmp_path: Path, monkeypatch: 
 
 
 def test_no_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import artstyle.catalog
+    import artstyle.model_folder
 
-    monkeypatch.setattr(artstyle.catalog, "shipped_models", lambda fast=True: {})
+    monkeypatch.setattr(artstyle.model_folder, "shipped_models", lambda fast=True: {})
     assert main(["sheet", str(_photo(tmp_path / "p.png")), "-o", str(tmp_path / "s.png"), "-q"]) == 2
     assert "no shipped models" in capsys.readouterr().err

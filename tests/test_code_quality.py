@@ -21,8 +21,10 @@ def test_clean(tool: str, args: list[str]) -> None:
 
 
 def test_no_import_time_work() -> None:
-    """Importing the package and its CLI loads no torch and creates nothing."""
-    code = "import sys, artstyle, artstyle.cli; print('torch' in sys.modules)"
+    """Importing the package, its CLI, the engine choice and the OpenVINO engine loads no torch and creates
+    nothing."""
+    code = ("import sys, artstyle, artstyle.cli, artstyle.engines, artstyle.engines.openvino_engine, "
+            "artstyle.model_folder; print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -34,10 +36,11 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert len(command) == 1 and f"\n{command[0]}\n" in readme
 
 
-def test_inference_stays_light() -> None:
-    """stylize.py never pulls in the training package: the loss network, the losses, the data pipeline."""
-    heavy = ("vgg", "losses", "data", "targets", "loop")
-    code = (f"import sys, artstyle.stylize; print(sorted(m for m in {heavy} "
-            "if f'artstyle.training.{m}' in sys.modules))")
+@pytest.mark.parametrize("module", ["artstyle.engines.torch_engine", "artstyle.engines.onnx_engine", "artstyle.sheet",
+                                    "artstyle.video", "artstyle.export", "artstyle.web.app", "artstyle.demo"])
+def test_inference_and_the_web_server_never_import_training(module: str) -> None:
+    """The engines, the web server and the other inference modules never pull in the training package:
+    the loss network, the losses, the data pipeline."""
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('artstyle.training')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

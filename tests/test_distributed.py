@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle.training.checkpoint import load_checkpoint, load_model
+from artstyle.model_folder import ModelFolder
+from artstyle.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_torchrun_two_processes(dataset: tuple[Path, Path], tmp_path: Path) -> N
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     config = json.loads((out / "ember" / "config.json").read_text())
     assert config["trained"]["processes"] == 2 and config["trained"]["steps"] == 3
-    model, _ = load_model(out / "ember")
+    model = ModelFolder.read(out / "ember").load_network()
     assert model(torch.rand(1, 3, 24, 24)).shape == (1, 3, 24, 24)
     state = load_checkpoint(out / "ember" / "checkpoint.pt")
     assert len(state["generators"]) == 2  # each process's sampler, for an exact resume

@@ -4,18 +4,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from artstyle import load
 from artstyle.cli import main
 from artstyle.errors import UsageError
 from artstyle.evaluate import evaluate
 from artstyle.image import open_image, resize_max, to_tensor
-from artstyle.stylize import Stylizer
 from artstyle.training.losses import content_loss, gram_matrix, style_loss
 from artstyle.training.vgg import load_vgg19
 
 
 def test_scores_match_a_direct_computation(trained_run: Path, dataset: tuple[Path, Path], tmp_path: Path) -> None:
     paintings, photos = dataset
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     photo = sorted(photos.iterdir())[0]
     (scores,), sheet = evaluate(stylizer, [photo], paintings, size=64, cache_dir=tmp_path)
     assert scores.movement == "ember" and scores.seconds_per_image > 0
@@ -40,7 +40,7 @@ def test_scores_match_a_direct_computation(trained_run: Path, dataset: tuple[Pat
 
 def test_missing_paintings_folder_is_a_clear_error(trained_run: Path, dataset: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     with pytest.raises(UsageError, match="give --paintings DIR"):
         evaluate(stylizer, [sorted(dataset[1].iterdir())[0]], tmp_path, size=32)
 
@@ -55,7 +55,8 @@ def test_evaluate_command_writes_report_and_sheets(trained_run: Path, dataset: t
     report = json.loads((out / "report.json").read_text())
     assert [m["model"] for m in report["models"]] == ["ember", "lagoon"] and len(report["photos"]) == 8
     for model in report["models"]:
-        assert Path(model["sheet"]).is_file() and model["precision"] in ("float32", "bfloat16")
+        assert Path(model["sheet"]).is_file() and model["precision"] in ("fp32", "bf16")
+        assert model["engine"] == ["torch"]
         (scores,) = model["scores"]
         assert scores["style_distance"] > 0 and 0 < scores["content_distance"] < 2
     assert main(argv) == 2  # no silent overwrite

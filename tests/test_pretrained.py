@@ -5,10 +5,10 @@ import itertools
 import pytest
 import torch
 
-from artstyle.catalog import read_model_config, shipped_models
+from artstyle import load
 from artstyle.demo import sample_photo_path
 from artstyle.image import open_image, psnr, resize_max, to_tensor
-from artstyle.stylize import Stylizer
+from artstyle.model_folder import ModelFolder, shipped_models
 
 MOVEMENTS = ["baroque", "impressionism", "cubism", "expressionism", "realism", "renaissance", "romanticism",
              "post_impressionism"]
@@ -22,7 +22,7 @@ def outputs() -> dict[str, torch.Tensor]:
     photo = to_tensor(resize_max(open_image(sample_photo_path()), 256))
     result = {"photo": photo}
     for name, folder in shipped_models().items():
-        stylizer = Stylizer.from_pretrained(folder)
+        stylizer = load(folder, engine="torch")
         for movement in (stylizer.movements if stylizer.conditional else [None]):
             result[name if movement is None else movement] = stylizer.stylize_tensor(photo, movement)
     return result
@@ -54,14 +54,14 @@ def test_the_checkerboard_measure_sees_a_faint_checkerboard() -> None:
 
 def test_every_main_movement_ships_in_full_and_half_width() -> None:
     assert set(MOVEMENTS + FAST + FULL_ONLY) <= set(shipped_models())
-    folders = read_model_config(shipped_models()["modern_art"])["trained"]["paintings"]["modern_art"]["folders"]
+    folders = ModelFolder.read(shipped_models()["modern_art"]).paintings("modern_art").folders
     assert [f.rsplit("/", 1)[-1] for f in folders] == ["abstract", "fauvism", "futurism", "orphism", "suprematism"]
     assert set(shipped_models(fast=False)) == set(shipped_models()) - set(FAST)
     for movement in MOVEMENTS:
-        full = read_model_config(shipped_models()[movement])["model"]
-        fast = read_model_config(shipped_models()[f"{movement}-fast"])["model"]
-        assert fast["movements"] == full["movements"] == [movement]
-        assert 2 * fast["channels"] == full["channels"]
+        full = ModelFolder.read(shipped_models()[movement]).config.model
+        fast = ModelFolder.read(shipped_models()[f"{movement}-fast"]).config.model
+        assert fast.movements == full.movements == (movement,)
+        assert 2 * fast.channels == full.channels
 
 
 @pytest.mark.parametrize("movement", MOVEMENTS + FAST + FULL_ONLY)
@@ -100,7 +100,7 @@ def test_movements_look_different(outputs: dict[str, torch.Tensor]) -> None:
 def test_bf16_inference_matches_fp32(name: str) -> None:
     """The fast CPU/GPU path (bf16 weights, channels_last, batch-norm statistics) paints what fp32 paints."""
     photo = to_tensor(resize_max(open_image(sample_photo_path()), 192))
-    fast = Stylizer.from_pretrained(shipped_models()[name], precision="bf16")
-    exact = Stylizer.from_pretrained(shipped_models()[name], precision="fp32")
-    assert fast.dtype == torch.bfloat16 and exact.dtype == torch.float32
+    fast = load(shipped_models()[name], precision="bf16", engine="torch")
+    exact = load(shipped_models()[name], precision="fp32", engine="torch")
+    assert fast.precision == "bf16" and exact.precision == "fp32"
     assert psnr(fast.stylize_tensor(photo), exact.stylize_tensor(photo)) > 40

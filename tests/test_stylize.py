@@ -4,19 +4,22 @@ import pytest
 import torch
 from PIL import Image
 
-from artstyle.catalog import expand_model_refs, plan_outputs
-from artstyle.config import ModelConfig, to_dict
-from artstyle.errors import ModelError, UsageError
-from artstyle.image import psnr, to_pil, to_tensor
+from artstyle import load
+from artstyle.config import ModelConfig, RunConfig
+from artstyle.engines import Stylizer, parse_movement
+from artstyle.engines.tiles import cells, collage, ramp, tile_starts
+from artstyle.engines.torch_engine import transfer_luminance
+from artstyle.errors import UsageError
+from artstyle.image import plan_outputs, psnr, to_pil, to_tensor
+from artstyle.model_folder import ModelFolder, resolve_models
 from artstyle.models import build_model
 from artstyle.models.rewrite import BlockConv
-from artstyle.stylize import Stylizer, make_sheet, parse_movement, transfer_luminance
-from artstyle.training.checkpoint import save_model
+from artstyle.sheet import make_sheet
 
 
 def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
-    assert stylizer.name == "ember" and stylizer.movements == ["ember"] and not stylizer.conditional
+    stylizer = load(trained_run / "ember", engine="torch")
+    assert stylizer.name == "ember" and stylizer.movements == ("ember",) and not stylizer.conditional
     photo = Image.new("RGB", (90, 61), (40, 120, 200))
     out = stylizer(photo)
     assert out.size == (90, 61) and out.mode == "RGB"
@@ -27,18 +30,9 @@ def test_stylizer_loads_and_keeps_size(trained_run: Path) -> None:
 
 def test_models_differ_by_movement(trained_run: Path) -> None:
     photo = to_pil(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
-    a = to_tensor(Stylizer.from_pretrained(trained_run / "ember")(photo))
-    b = to_tensor(Stylizer.from_pretrained(trained_run / "lagoon")(photo))
+    a = to_tensor(load(trained_run / "ember", engine="torch")(photo))
+    b = to_tensor(load(trained_run / "lagoon", engine="torch")(photo))
     assert (a - b).abs().mean() > 0.005
-
-
-def test_expand_model_refs(trained_run: Path, tmp_path: Path) -> None:
-    assert [p.name for p in expand_model_refs([trained_run])] == ["ember", "lagoon"]
-    assert expand_model_refs([trained_run / "lagoon"]) == [trained_run / "lagoon"]
-    with pytest.raises(ModelError, match="no such model folder"):
-        expand_model_refs([tmp_path / "missing"])
-    with pytest.raises(ModelError, match="not a model folder"):
-        expand_model_refs([tmp_path])
 
 
 def test_plan_outputs(tmp_path: Path) -> None:
@@ -57,7 +51,7 @@ def test_plan_outputs(tmp_path: Path) -> None:
 
 
 def test_sheet_has_the_photo_and_each_model(trained_run: Path) -> None:
-    stylizers = [Stylizer.from_pretrained(p) for p in expand_model_refs([trained_run])]
+    stylizers = [load(p, engine="torch") for p in resolve_models([trained_run])]
     photo = Image.new("RGB", (200, 100), (250, 250, 250))
     sheet = make_sheet(photo, stylizers, size=100, cell=100)
     assert sheet.width > 3 * 100 and sheet.height > 50
@@ -75,8 +69,8 @@ def joint(tmp_path_factory: pytest.TempPathFactory) -> Stylizer:
             if p.dim() == 2:
                 p.uniform_(0.2, 2.0)
     folder = tmp_path_factory.mktemp("joint")
-    save_model(folder, model, {"name": "abc", "model": to_dict(config)})
-    return Stylizer.from_pretrained(folder)
+    ModelFolder("abc", RunConfig(model=config)).save_pretrained(folder, model)
+    return load(folder, engine="torch")
 
 
 def test_joint_model_picks_and_blends(joint: Stylizer) -> None:
@@ -96,7 +90,7 @@ def test_joint_model_picks_and_blends(joint: Stylizer) -> None:
 
 
 def test_one_movement_model_refuses_another_movement(trained_run: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     x = torch.rand(1, 3, 16, 16)
     torch.testing.assert_close(stylizer.stylize_tensor(x, "ember"), stylizer.stylize_tensor(x))
     with pytest.raises(UsageError, match="paints only ember"):
@@ -112,7 +106,7 @@ def test_parse_movement() -> None:
 
 
 def test_strength(trained_run: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     x = torch.rand(1, 3, 24, 24)
     torch.testing.assert_close(stylizer.stylize_tensor(x, strength=0.0), x)
     full = stylizer.stylize_tensor(x)
@@ -149,7 +143,7 @@ def test_sheet_of_a_joint_model_shows_each_movement(joint: Stylizer) -> None:
 def test_tiled_matches_untiled(trained_run: Path) -> None:
     from artstyle.models.layers import InstanceNorm
 
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     image = Image.radial_gradient("L").resize((230, 170)).convert("RGB")
     x = to_tensor(image) * torch.linspace(0.5, 1.0, 230)  # not flat: texture for the network to paint
     whole = stylizer.stylize_tensor(x)
@@ -160,7 +154,7 @@ def test_tiled_matches_untiled(trained_run: Path) -> None:
     reduced = stylizer.stylize_tiled(x, tile=96, overlap=32, stats_side=150)
     assert psnr(reduced, whole) > 20
     assert all(m.mode == "normal" and m.stats is None and not m.recorded
-               for m in stylizer.model.modules() if isinstance(m, InstanceNorm))  # type: ignore[union-attr]
+               for m in stylizer.network.modules() if isinstance(m, InstanceNorm))  # type: ignore[attr-defined]
     # big images are tiled automatically; the result has the image's size
     assert stylizer(image, tile=100).size == (230, 170)
     with pytest.raises(UsageError, match="more than twice the overlap"):
@@ -168,25 +162,22 @@ def test_tiled_matches_untiled(trained_run: Path) -> None:
 
 
 def test_collage_is_made_of_full_resolution_crops() -> None:
-    from artstyle.stylize import _cells, _collage
-
-    assert _cells(300, 128, 0) == [(0, 128), (128, 256), (256, 300)]
-    assert _cells(300, 128, 64) == [(0, 64), (64, 192), (192, 300)]
+    assert cells(300, 128, 0) == [(0, 128), (128, 256), (256, 300)]
+    assert cells(300, 128, 64) == [(0, 64), (64, 192), (192, 300)]
     image = torch.rand(1, 3, 400, 600)
-    collage = _collage(image, 0.5, 64, (32, 0))
-    assert collage.shape == (1, 3, 200, 300)
-    block = collage[:, :, 32:96, 64:128]  # a full cell: the 64 px crop around the matching point (128, 192)
+    made = collage(image, 0.5, 64, (32, 0))
+    assert made.shape == (1, 3, 200, 300)
+    block = made[:, :, 32:96, 64:128]  # a full cell: the 64 px crop around the matching point (128, 192)
     torch.testing.assert_close(block, image[:, :, 96:160, 160:224], rtol=0, atol=0)
 
 
 def test_collage_statistics_keep_fine_detail() -> None:
     """The first layer's statistics from a collage match the full image's; a downscaled copy's do not."""
-    from artstyle.catalog import shipped_models
+    from artstyle.model_folder import shipped_models
     from artstyle.models.layers import InstanceNorm
-    from artstyle.stylize import _collage
 
-    stylizer = Stylizer.from_pretrained(shipped_models()["baroque"], precision="fp32")
-    model = stylizer.model
+    stylizer = load(shipped_models()["baroque"], precision="fp32", engine="torch")
+    model = stylizer.network  # type: ignore[attr-defined]
     assert isinstance(model, torch.nn.Module)
     first = next(m for m in model.modules() if isinstance(m, InstanceNorm))
     texture = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))  # detail at every pixel
@@ -199,29 +190,27 @@ def test_collage_statistics_keep_fine_detail() -> None:
         return float(first.recorded[0][1].sqrt().mean())
 
     full = first_layer_std(texture)
-    collage = first_layer_std(_collage(texture, 0.25, 32))
+    from_collage = first_layer_std(collage(texture, 0.25, 32))
     downscaled = first_layer_std(torch.nn.functional.interpolate(texture, scale_factor=0.25, mode="area"))
-    assert abs(collage - full) < 0.05 * full
+    assert abs(from_collage - full) < 0.05 * full
     assert abs(downscaled - full) > 0.3 * full
 
 
 def test_tile_layout() -> None:
-    from artstyle.stylize import _ramp, _tile_starts
-
-    assert _tile_starts(100, 200, 32) == [0]
-    starts = _tile_starts(1000, 256, 64)
+    assert tile_starts(100, 200, 32) == [0]
+    starts = tile_starts(1000, 256, 64)
     assert starts[0] == 0 and starts[-1] == 1000 - 256
     assert all(b - a <= 192 for a, b in zip(starts, starts[1:], strict=False))
-    ramp = _ramp(10, 4, fade_in=True, fade_out=False)
-    assert ramp[0] == pytest.approx(0.2) and ramp[3] == pytest.approx(0.8) and ramp[4:].eq(1).all()
+    weights = ramp(10, 4, fade_in=True, fade_out=False)
+    assert weights[0] == pytest.approx(0.2) and weights[3] == pytest.approx(0.8) and weights[4:].eq(1).all()
 
 
 def test_bf16_joint_model_matches_fp32(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = ModelConfig(channels=8, residual_blocks=2, movements=("a", "b"), conditional=True)
-    save_model(tmp_path / "joint", build_model(config), {"name": "ab", "model": to_dict(config)})
-    fast = Stylizer.from_pretrained(tmp_path / "joint", precision="bf16")
-    exact = Stylizer.from_pretrained(tmp_path / "joint", precision="fp32")
+    ModelFolder("ab", RunConfig(model=config)).save_pretrained(tmp_path / "joint", build_model(config))
+    fast = load(tmp_path / "joint", precision="bf16", engine="torch")
+    exact = load(tmp_path / "joint", precision="fp32", engine="torch")
     x = torch.rand(2, 3, 48, 40)
     for movement in ("a", {"a": 0.3, "b": 0.7}):
         assert psnr(fast.stylize_tensor(x, movement), exact.stylize_tensor(x, movement)) > 40
@@ -231,11 +220,12 @@ def test_compiled_network_matches_eager(tmp_path: Path) -> None:
     """``compile=True`` (the GPU rewrite, then torch.compile, which takes the fused instance norm)
     paints what eager does."""
     torch.manual_seed(0)
-    config = ModelConfig(channels=8, residual_blocks=1)
-    save_model(tmp_path / "m", build_model(config), {"name": "m", "model": to_dict(config)})
-    eager = Stylizer.from_pretrained(tmp_path / "m", precision="fp32")
-    compiled = Stylizer.from_pretrained(tmp_path / "m", precision="fp32", compile=True)
-    assert compiled.model is not eager.model and type(compiled.model).__name__ == "OptimizedModule"
-    assert any(isinstance(m, BlockConv) for m in compiled.model.modules())  # rewritten for GPUs
+    config = ModelConfig(channels=8, residual_blocks=1, movements=("m",))
+    ModelFolder("m", RunConfig(model=config)).save_pretrained(tmp_path / "m", build_model(config))
+    eager = load(tmp_path / "m", precision="fp32", engine="torch")
+    compiled = load(tmp_path / "m", precision="fp32", compile=True, engine="torch")
+    assert compiled.network is not eager.network  # type: ignore[attr-defined]
+    assert type(compiled.network).__name__ == "OptimizedModule"  # type: ignore[attr-defined]
+    assert any(isinstance(m, BlockConv) for m in compiled.network.modules())  # type: ignore[attr-defined]  # rewritten for GPUs
     x = torch.rand(2, 3, 32, 40)
     assert psnr(compiled.stylize_tensor(x), eager.stylize_tensor(x)) > 60

@@ -5,8 +5,9 @@ import av
 import numpy as np
 import pytest
 
+from artstyle import load
 from artstyle.cli import main
-from artstyle.stylize import Stylizer
+from artstyle.engines.torch_engine import TorchStylizer
 from artstyle.video import output_size, stylize_video
 
 
@@ -41,7 +42,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_output_keeps_rate_frames_size_and_audio(clip: Path, trained_run: Path, tmp_path: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "ember")
+    stylizer = load(trained_run / "ember", engine="torch")
     report = stylize_video(clip, tmp_path / "out.mp4", stylizer, batch_size=3)
     assert report.frames == 16 and report.fps == 12 and report.size == (70, 50) and report.audio
     with av.open(str(tmp_path / "out.mp4")) as result:
@@ -56,7 +57,7 @@ def test_every_batch_has_one_shape(clip: Path, trained_run: Path, tmp_path: Path
     """The last, shorter batch is padded, so a compiled network compiles once."""
     shapes = []
 
-    class Spy(Stylizer):
+    class Spy(TorchStylizer):
         def stylize_tensor(self, images, *args, **kwargs):  # type: ignore[no-untyped-def]
             shapes.append(tuple(images.shape))
             return super().stylize_tensor(images, *args, **kwargs)
@@ -67,7 +68,7 @@ def test_every_batch_has_one_shape(clip: Path, trained_run: Path, tmp_path: Path
 
 
 def test_smoothing_reduces_flicker(clip: Path, trained_run: Path, tmp_path: Path) -> None:
-    stylizer = Stylizer.from_pretrained(trained_run / "lagoon")
+    stylizer = load(trained_run / "lagoon", engine="torch")
     plain = stylize_video(clip, tmp_path / "plain.mp4", stylizer)
     smooth = stylize_video(clip, tmp_path / "smooth.mp4", stylizer, smooth=0.7)
     assert smooth.output_change < plain.output_change
@@ -139,7 +140,7 @@ def test_video_gets_the_mode_of_a_plain_new_file(clip: Path, trained_run: Path, 
 
     old = os.umask(0o022)
     try:
-        stylize_video(clip, tmp_path / "out.mp4", Stylizer.from_pretrained(trained_run / "ember"))
+        stylize_video(clip, tmp_path / "out.mp4", load(trained_run / "ember", engine="torch"))
     finally:
         os.umask(old)
     assert (tmp_path / "out.mp4").stat().st_mode & 0o777 == 0o644

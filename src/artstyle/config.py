@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import UsageError
@@ -26,6 +28,14 @@ VGG_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
 VGG_RELU_LAYERS = tuple(f"relu{b}_{i}" for b, n in VGG_BLOCKS for i in range(1, n + 1))
 
 T = TypeVar("T")
+
+
+def default_cache_dir() -> Path:
+    """``$ARTSTYLE_CACHE`` or ``~/.cache/artstyle``."""
+    env = os.environ.get("ARTSTYLE_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "artstyle"
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,18 @@ import importlib.resources
 import logging
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
 from PIL import Image
 
-from .catalog import is_model_folder, shipped_models
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, loss_preset
+from .engines import load
 from .image import open_image, save_image
-from .stylize import Stylizer, make_sheet
-from .training.loop import ProgressFactory, TrainRequest, _NoProgress, train
+from .model_folder import is_model_folder, shipped_models
+from .sheet import make_sheet
+
+if TYPE_CHECKING:
+    from .training.loop import ProgressFactory
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,13 @@ def tiny_config(steps: int) -> RunConfig:
     )
 
 
-def run_demo(out: Path, device: torch.device, steps: int = 60, progress: ProgressFactory = _NoProgress,
+def run_demo(out: Path, device: Any = "auto", steps: int = 60, progress: ProgressFactory | None = None,
              use_shipped: bool = True) -> Path:
     """Write ``out/sheet.png`` (the sample photo beside each stylization) and return its path."""
     photo = open_image(sample_photo_path())
     shipped = shipped_models(fast=False) if use_shipped else {}
     if shipped:
-        stylizers = [Stylizer.from_pretrained(folder, device) for folder in shipped.values()]
+        stylizers = [load(folder, device=device) for folder in shipped.values()]
         for stylizer in stylizers:
             for movement in (stylizer.movements if stylizer.conditional else [None]):
                 label = stylizer.label(movement)
@@ -58,7 +61,9 @@ def run_demo(out: Path, device: torch.device, steps: int = 60, progress: Progres
     return _tiny_demo(out, device, steps, progress, photo)
 
 
-def _tiny_demo(out: Path, device: torch.device, steps: int, progress: ProgressFactory, photo: Image.Image) -> Path:
+def _tiny_demo(out: Path, device: Any, steps: int, progress: ProgressFactory | None, photo: Image.Image) -> Path:
+    from .runtime import resolve_device
+    from .training import TrainRequest, train
     from .training.synthetic import write_dataset
 
     model_dir = out / "run" / DEMO_MOVEMENT
@@ -66,10 +71,11 @@ def _tiny_demo(out: Path, device: torch.device, steps: int, progress: ProgressFa
         log.info("no movement model yet: training a tiny demo model on generated images (%d steps)", steps)
         with tempfile.TemporaryDirectory(prefix="artstyle-demo-") as tmp:
             paintings, photos = write_dataset(Path(tmp), {DEMO_MOVEMENT: "ember"}, paintings=4, photos=8)
-            request = TrainRequest(paintings=paintings, photos=photos, out=out / "run",
-                                   config=tiny_config(steps), device=device, overwrite=True)
-            train(request, progress=progress)
-    stylizer = Stylizer.from_pretrained(model_dir, device)
+            request = TrainRequest(paintings=paintings, photos=photos, out=out / "run", config=tiny_config(steps),
+                                   device=resolve_device(device) if isinstance(device, str) else device,
+                                   overwrite=True)
+            train(request, **({"progress": progress} if progress else {}))
+    stylizer = load(model_dir, device=device)
     save_image(stylizer(photo), out / "sample_stylized.png")
     sheet = out / "sheet.png"
     save_image(make_sheet(photo, [stylizer]), sheet)

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .config import DataConfig, LossConfig, from_dict
+from .engines.base import Stylizer
 from .errors import ImageError, UsageError
 from .image import image_grid, list_images, open_image, resize_max, to_pil, to_tensor
 from .judge import (
@@ -47,7 +47,6 @@ from .judge import (
     describe_image,
     retrieval_accuracy,
 )
-from .stylize import Stylizer
 from .training.data import Skipped
 from .training.losses import content_loss, gram_matrix, style_loss
 from .training.targets import movement_target
@@ -81,8 +80,7 @@ class MovementScores:
 def paintings_folders(stylizer: Stylizer, movement: str, paintings_root: Path | None) -> list[Path]:
     """The folders of the movement's paintings, as recorded by training (a movement may join
     several); under ``paintings_root`` instead when given."""
-    recorded = stylizer.config.get("trained", {}).get("paintings", {}).get(movement, {})
-    names = recorded.get("folders") or ([recorded["folder"]] if recorded.get("folder") else [])
+    names = stylizer.model.paintings(movement).folders
     if paintings_root is not None:
         folders = [paintings_root / Path(n).name for n in names] or [paintings_root / movement]
     elif names:
@@ -154,6 +152,7 @@ def evaluate(
     cache_dir: Path | None = None,
     vgg: VGG19Encoder | None = None,
     judge: Judge | None = None,
+    device: torch.device | None = None,
 ) -> tuple[list[MovementScores], Image.Image]:
     """Scores for each movement of the model on ``photos``, and a sheet (photo | each movement).
 
@@ -166,11 +165,10 @@ def evaluate(
         vgg: the loss network, when the caller has it loaded already.
         judge: the independent movement classifier (:func:`build_judge`); without it, the
             called-movement, called-photo and retrieval scores are left out.
+        device: where the loss network runs and the photos go (default: the CPU).
     """
-    loss = from_dict(LossConfig, stylizer.config["loss"])
-    data = from_dict(DataConfig, stylizer.config["data"])
-    seed = int(stylizer.config["train"]["seed"])
-    device = stylizer.device
+    loss, data, seed = stylizer.model.config.loss, stylizer.model.config.data, stylizer.model.config.train.seed
+    device = device or torch.device("cpu")
     layers = [*loss.style_layers, loss.content_layer]
     vgg = vgg or load_vgg19(loss.vgg_weights, deepest(layers)).to(device)
     images = []

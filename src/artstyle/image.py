@@ -225,7 +225,7 @@ def _format(suffix: str) -> str | None:
 
 
 def _encode(image: Image.Image, f: BinaryIO, fmt: str) -> None:
-    # PNG at zlib level 1 (OpenCV's default too): a 1024 px picture in ~70 ms, not ~300 ms at level 6, ~15% larger
+    # PNG at zlib level 1 (OpenCV's default too): several times quicker to write than level 6, files ~15% larger
     options = {"quality": 95} if fmt == "JPEG" else {"compress_level": 1} if fmt == "PNG" else {}
     image.save(f, format=fmt, **options)
 
@@ -352,3 +352,26 @@ def iter_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         else:
             raise UsageError(f"{p}: no such file or folder")
     return paths
+
+
+def plan_outputs(inputs: Sequence[str | Path], output: str | Path | None, suffix: str = ".png",
+                 default_dir: str | Path = "stylized") -> list[tuple[Path, Path]]:
+    """Pair each input image with its output path.
+
+    One input file and ``-o FILE`` (with an image suffix): that file. Otherwise ``-o DIR`` (default
+    ``stylized/``) receives ``DIR/<input stem>.png`` for each input.
+    """
+    paths = iter_inputs(inputs)
+    single_file = len(paths) == 1 and len(inputs) == 1 and Path(inputs[0]).is_file()
+    if output is not None and single_file and Path(output).suffix and not Path(output).is_dir():
+        return [(paths[0], Path(output))]
+    out_dir = Path(output) if output is not None else Path(default_dir)
+    if out_dir.suffix and not out_dir.is_dir() and len(paths) > 1:
+        raise UsageError(f"-o {out_dir}: {len(paths)} inputs need an output folder, not a file name")
+    pairs = [(p, out_dir / f"{p.stem}{suffix}") for p in paths]
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst in seen:
+            raise UsageError(f"{src} and {seen[dst]} would both be written to {dst}; stylize them separately")
+        seen[dst] = src
+    return pairs

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .engines.base import Movement, Stylizer
 from .errors import ArtstyleError, UsageError
 from .image import temporary_beside, write_error
-from .stylize import Blend, Stylizer
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def stylize_video(
     source: Path,
     target: Path,
     stylizer: Stylizer,
-    movement: str | Blend | None = None,
+    movement: Movement = None,
     size: int | None = None,
     strength: float = 1.0,
     preserve_color: bool = False,
@@ -120,7 +120,7 @@ def stylize_video(
 
 
 def _transcode(src: Any, dst: Any, in_video: Any, in_audio: Any, out_video: Any, out_audio: Any,
-               stylizer: Stylizer, movement: str | Blend | None, size: tuple[int, int], strength: float,
+               stylizer: Stylizer, movement: Movement, size: tuple[int, int], strength: float,
                preserve_color: bool, smooth: float, batch_size: int,
                progress: Callable[[int], object] | None) -> tuple[int, float, float]:
     av = _require_av()

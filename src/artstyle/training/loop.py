@@ -23,8 +23,6 @@ from typing import Any, Protocol
 import torch
 from PIL import Image
 
-from .. import __version__
-from ..catalog import is_model_folder
 from ..config import STREAM_FROM, DataConfig, LossConfig, RunConfig, from_dict, to_dict
 from ..errors import TrainingError, TrainingInterrupted, UsageError
 from ..image import (
@@ -37,11 +35,12 @@ from ..image import (
     to_pil,
     to_tensor,
 )
+from ..model_folder import ModelFolder, PaintingsRecord, TrainingRecord, is_model_folder
 from ..models import build_model
 from ..models.critic import PatchCritic, critic_loss, diff_augment, generator_loss
 from ..runtime import autocast_factory, resolve_precision
 from . import distributed
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint, save_model
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from .data import (
     PhotoCrops,
     PhotoStream,
@@ -104,12 +103,9 @@ class TrainRequest:
     cache_dir: Path | None = None
     joint: bool = False  # one conditional network for all the movements, in OUT/<joint_name>
     joint_name: str = "joint"
-    # channels_last tensors, the layout of tensor-core convolutions; measured 2% slower on an H200
-    # (440 against 450 images/s at batch 16), so off: a setting for benchmarks/gpu_train.py
-    channels_last: bool = False
     # torch.compile the loss computation (network, loss network, losses) and its backward pass:
-    # fewer, fused kernels for a loop bound by the CPU's kernel launches. On an H200 at batch 16:
-    # 674 against 452 images/s, after about 40 s of compiling (benchmarks/README.md)
+    # fewer, fused kernels for a loop bound by the CPU's kernel launches; pays for long runs on a
+    # GPU, after tens of seconds of compiling (figures: benchmarks/README.md)
     compile: bool = False
     # threads decoding photos (the "stream" photo loader) and paintings ahead of their use (0: none)
     workers: int = field(default_factory=lambda: default_workers())
@@ -358,8 +354,17 @@ def streams_photos(data: DataConfig, photos: int) -> bool:
     return data.photo_loader == "stream" or (data.photo_loader == "auto" and photos > STREAM_FROM)
 
 
+@dataclass(frozen=True)
+class MovementTarget:
+    """One movement's style target, with the paintings sampled for it and those that could not be read."""
+
+    target: StyleTarget
+    paintings: list[Path]  # the sampled paintings (``target.paintings`` counts those it was built from)
+    skipped: Skipped
+
+
 def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, shared: Shared,
-                 progress: ProgressFactory) -> tuple[StyleTarget, list[Path], Skipped]:
+                 progress: ProgressFactory) -> MovementTarget:
     config = request.config
     skipped = Skipped()
     bar = progress(total=min(len(paths), config.data.max_paintings), desc=f"{movement}: style target", unit="img")
@@ -370,180 +375,253 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
     bar.close()
     if skipped:
         log.warning("%s: skipped %d unreadable painting(s) of %d", movement, len(skipped), len(chosen))
-    return target, chosen, skipped
+    return MovementTarget(target, chosen, skipped)
 
 
 def train_model(name: str, movements: dict[str, list[Path]], folder: Path, request: TrainRequest,
                 shared: Shared, progress: ProgressFactory) -> TrainResult:
     """Train one network: for one movement, or (``request.joint``) for several at once."""
     config = request.config
-    conditional = request.joint
-    config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=conditional))
-    tc, device = config.train, request.device
+    config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=request.joint))
     start_time = time.time()
-
     targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
-    # layer -> (movements, C, C) Grams or (movements, samples, C) feature pools: a batch's targets
-    # are rows picked by each sample's movement
-    sliced = config.loss.style_loss == "sliced"
-    stacked = {layer: torch.stack([(t.pools if sliced else t.grams)[layer] for t, _, _ in targets.values()]).to(device)
-               for layer in config.loss.style_layers}
-    single = {layer: t[0] for layer, t in stacked.items()}
+    run = _Run(name, folder, config, request, shared, targets)
+    run.run_steps(progress)
+    return run.finish(start_time)
 
-    torch.manual_seed(tc.seed)
-    memory_format = torch.channels_last if request.channels_last else torch.contiguous_format
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # every step has the same shapes: tune once, reuse
-    model = build_model(config.model).to(device, memory_format=memory_format)  # type: ignore[call-overload]
-    shared.vgg.to(memory_format=memory_format)  # type: ignore[call-overload]
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=tc.lr_gamma)
-    rank, world = distributed.rank(), distributed.world_size()
-    crops: PhotoCrops | PhotoStream
-    if shared.train_paths:
-        crops = PhotoStream(shared.train_paths, config.data.image_size, tc.batch_size, tc.seed, shared.photos_skipped,
-                            request.workers, rank, world, pin_memory=device.type == "cuda")
-    else:
-        crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * rank)
-    critic = None
-    if config.loss.adversarial_weight > 0:
-        (_, chosen, _), = targets.values()
-        critic = MovementCritic(chosen, config.data.image_size, tc.seed, device)
-    history: list[dict[str, float]] = []
-    step = 0
 
-    checkpoint_path = folder / CHECKPOINT_FILE
-    if request.resume and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path)
-        check_resumable(state, config, checkpoint_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scheduler.step_size = lr_step  # --steps may have changed; the schedule follows it
-        generators = state["generators"]
-        if len(generators) != world:
-            raise UsageError(f"{checkpoint_path} was trained by {len(generators)} process(es), now {world}; "
-                             "resume with the same number of processes")
-        crops.generator.set_state(generators[rank])
-        if critic is not None:
-            critic.load(state["critic"])
-        history = [dict(row) for row in state["history"]]
-        step = int(state["step"])
-        log.info("%s: resuming at step %d of %d", name, step, tc.steps)
-    elif request.overwrite and folder.exists():
-        for filename in (CHECKPOINT_FILE, "model.safetensors"):
-            (folder / filename).unlink(missing_ok=True)
-    elif request.resume:
-        log.info("%s: no checkpoint yet; starting from step 0", name)
+@dataclass(frozen=True)
+class _Batch:
+    """What one step trains on: photo crops, each sample's movement (one-hot; None for a single
+    movement), the style targets they are measured against, and the step's random directions (sliced
+    style loss only)."""
 
-    # The sampler's state after `step` completed steps: an interrupted step has already drawn its
-    # batch, and a resumed run must draw that batch again.
-    sampler_state = crops.generator.get_state()
-    crops.start(step, tc.steps)
+    photos: torch.Tensor
+    style: torch.Tensor | None
+    targets: dict[str, torch.Tensor]
+    directions: dict[str, torch.Tensor] | None
 
-    nonfinite = NonFinite(device)
 
-    def check_finite() -> None:
-        first = nonfinite.first()  # collective: every process calls it
-        if first is not None:
-            kept = (f"the last good checkpoint (step {last_good}) is kept in {checkpoint_path}; lower --lr or "
-                    "--style-weight and run again with --resume" if checkpoint_path.exists() else
-                    "no checkpoint was saved before it; lower --lr or --style-weight and run again")
-            raise TrainingError(f"{name}: the loss became {first[1]} at step {first[0]}; {kept}")
+class _Run:
+    """The training of one network, from its first (or resumed) step to its last.
 
-    def checkpoint() -> None:
-        check_finite()  # never save weights that a NaN has reached
-        generators = distributed.gather(sampler_state)  # collective: every process calls it
-        if distributed.is_main():
-            save_checkpoint(checkpoint_path, {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generators": generators,
-                "history": history,
-                "step": step,
-                "config": to_dict(config),
-                **({"critic": critic.state()} if critic is not None else {}),
-            })
+    Holds what changes as training goes (the network, its optimiser and schedule, the photo sampler,
+    the critic, the loss history, the step), so that each part of the loop (``resume``, ``draw_batch``,
+    ``train_step``, ``check_finite``, ``checkpoint``, ``log_losses``, ``preview``, ``finish``) is a
+    method that reads and updates that one state rather than a closure over changing locals.
+    """
 
-    autocast = autocast_factory(device, shared.precision)
-    trained = distributed.wrap(model, device)  # the loss network stays outside DDP: it is frozen
-    losses_of = torch.compile(compute_losses) if request.compile else compute_losses
-    model.train()
-    bar = progress(total=tc.steps * tc.batch_size, desc=name, unit="img",
-                   initial=step * tc.batch_size)
-    last_good = step
-    try:
-        while step < tc.steps:
-            batch = crops.batch(tc.batch_size, device).contiguous(memory_format=memory_format)
-            if conditional:
-                which = torch.randint(len(movements), (tc.batch_size,), generator=crops.generator)
-                which = (which.pin_memory() if device.type == "cuda" else which).to(device, non_blocking=True)
-                style = torch.nn.functional.one_hot(which, len(movements)).float()
-                grams = {layer: t[which] for layer, t in stacked.items()}
-            else:
-                style, grams = None, single  # one target for every sample; the loss broadcasts it
-            # new random directions at every step, a function of the seed and step (so resumable)
-            directions = {layer: random_directions(t.shape[-1], tc.seed * 1_000_003 + step, device)
-                          for layer, t in single.items()} if sliced else None
-            with autocast():
-                losses, output = losses_of(trained, shared.vgg, batch, style, grams, config.loss, directions)
-                if critic is not None:
-                    losses["adversarial"] = config.loss.adversarial_weight * critic.stylizer_loss(output)
-                    losses["total"] = losses["total"] + losses["adversarial"]
-            total = losses["total"]
-            nonfinite.record(total, step + 1)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            scheduler.step()
-            if critic is not None:
-                losses["critic"] = critic.step(output, tc.batch_size, autocast)
-            step += 1
-            sampler_state = crops.generator.get_state()
-            bar.update(tc.batch_size)
-            if step % tc.log_every == 0 or step == tc.steps or step == 1:
-                check_finite()
-                row = {"step": float(step), **{k: v.item() for k, v in losses.items()},
-                       "lr": optimizer.param_groups[0]["lr"]}
-                history.append(row)
-                bar.set_postfix_str(
-                    f"step {step}/{tc.steps} total {row['total']:.3g} content {row['content']:.3g} "
-                    f"style {row['style']:.3g} tv {row['tv']:.3g}"
-                )
-            if step % tc.checkpoint_every == 0 and step < tc.steps:
-                checkpoint()
-                last_good = step
-            if step % tc.preview_every == 0 and step < tc.steps:
-                check_finite()  # collective: every process calls it
-                if distributed.is_main():
-                    write_reports(folder, name, list(movements), model, shared, history, step, device)
-                    model.train()
-    except KeyboardInterrupt as err:
+    def __init__(self, name: str, folder: Path, config: RunConfig, request: TrainRequest, shared: Shared,
+                 targets: dict[str, MovementTarget]) -> None:
+        """Build the network and everything that trains it, then restore them from the checkpoint when resuming."""
+        tc, device = config.train, request.device
+        self.name, self.folder, self.config, self.request, self.shared = name, folder, config, request, shared
+        self.targets = targets
+        self.device = device
+        self.conditional = request.joint
+        # layer -> (movements, C, C) Grams or (movements, samples, C) feature pools: a batch's targets
+        # are rows picked by each sample's movement
+        self.sliced = config.loss.style_loss == "sliced"
+        self.stacked = {layer: torch.stack([(t.target.pools if self.sliced else t.target.grams)[layer]
+                                            for t in targets.values()]).to(device)
+                        for layer in config.loss.style_layers}
+        self.single = {layer: t[0] for layer, t in self.stacked.items()}
+
+        torch.manual_seed(tc.seed)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every step has the same shapes: tune once, reuse
+        self.model = build_model(config.model).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        self.lr_step = tc.lr_step or max(1, (tc.steps * 3) // 4)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=self.lr_step, gamma=tc.lr_gamma)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.crops: PhotoCrops | PhotoStream
+        if shared.train_paths:
+            self.crops = PhotoStream(shared.train_paths, config.data.image_size, tc.batch_size, tc.seed,
+                                     shared.photos_skipped, request.workers, self.rank, self.world,
+                                     pin_memory=device.type == "cuda")
+        else:
+            self.crops = PhotoCrops(shared.train_photos, config.data.image_size, seed=tc.seed + 1000 * self.rank)
+        self.critic: MovementCritic | None = None
+        if config.loss.adversarial_weight > 0:
+            (only,) = targets.values()
+            self.critic = MovementCritic(only.paintings, config.data.image_size, tc.seed, device)
+        self.history: list[dict[str, float]] = []
+        self.step = 0
+        self.checkpoint_path = folder / CHECKPOINT_FILE
+
+        self.resume()
+        # The sampler's state after `step` completed steps: an interrupted step has already drawn its
+        # batch, and a resumed run must draw that batch again.
+        self.sampler_state = self.crops.generator.get_state()
+        self.crops.start(self.step, tc.steps)
+        self.nonfinite = NonFinite(device)
+        self.last_good = self.step  # the step of the newest checkpoint, if one was saved or resumed from
+        self.autocast = autocast_factory(device, shared.precision)
+        self.trained = distributed.wrap(self.model, device)  # the loss network stays outside DDP: it is frozen
+        self.losses_of = torch.compile(compute_losses) if request.compile else compute_losses
+
+    def resume(self) -> None:
+        """With ``--resume`` and a checkpoint, carry on from it: network, optimiser, schedule, photo
+        sampler, critic, history and step. With ``--overwrite``, delete the earlier run's checkpoint
+        and model instead."""
+        request, path, tc = self.request, self.checkpoint_path, self.config.train
+        if request.resume and path.exists():
+            state = load_checkpoint(path)
+            check_resumable(state, self.config, path)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scheduler.step_size = self.lr_step  # --steps may have changed; the schedule follows it
+            generators = state["generators"]
+            if len(generators) != self.world:
+                raise UsageError(f"{path} was trained by {len(generators)} process(es), now {self.world}; "
+                                 "resume with the same number of processes")
+            self.crops.generator.set_state(generators[self.rank])
+            if self.critic is not None:
+                self.critic.load(state["critic"])
+            self.history = [dict(row) for row in state["history"]]
+            self.step = int(state["step"])
+            log.info("%s: resuming at step %d of %d", self.name, self.step, tc.steps)
+        elif request.overwrite and self.folder.exists():
+            for filename in (CHECKPOINT_FILE, "model.safetensors"):
+                (self.folder / filename).unlink(missing_ok=True)
+        elif request.resume:
+            log.info("%s: no checkpoint yet; starting from step 0", self.name)
+
+    def run_steps(self, progress: ProgressFactory) -> None:
+        """Run the steps left; on Ctrl-C or SIGTERM, save a checkpoint and raise :class:`TrainingInterrupted`."""
+        tc = self.config.train
+        self.model.train()
+        bar = progress(total=tc.steps * tc.batch_size, desc=self.name, unit="img",
+                       initial=self.step * tc.batch_size)
+        try:
+            while self.step < tc.steps:
+                losses = self.train_step()
+                bar.update(tc.batch_size)
+                if self.step % tc.log_every == 0 or self.step == tc.steps or self.step == 1:
+                    self.log_losses(losses, bar)
+                if self.step % tc.checkpoint_every == 0 and self.step < tc.steps:
+                    self.checkpoint()
+                if self.step % tc.preview_every == 0 and self.step < tc.steps:
+                    self.preview()
+        except KeyboardInterrupt as err:
+            bar.close()
+            self.crops.close()
+            self.checkpoint()
+            what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+            raise TrainingInterrupted(
+                f"{what}: {self.name} saved at step {self.step} of {tc.steps} in {self.checkpoint_path}; "
+                "run the same command with --resume to continue",
+                exit_code=143 if isinstance(err, Terminated) else 130,
+            ) from None
+        finally:
+            self.crops.close()
         bar.close()
-        crops.close()
-        checkpoint()
-        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-        raise TrainingInterrupted(
-            f"{what}: {name} saved at step {step} of {tc.steps} in {checkpoint_path}; "
-            "run the same command with --resume to continue",
-            exit_code=143 if isinstance(err, Terminated) else 130,
-        ) from None
-    finally:
-        crops.close()
-    bar.close()
-    checkpoint()
-    model.eval()
-    seconds = time.time() - start_time
-    if distributed.is_main():
-        published = published_config(config, name, request, shared, targets, step, seconds)
-        save_model(folder, model, published)
-        write_reports(folder, name, list(movements), model, shared, history, step, device)
-    distributed.barrier()
-    final = {k: v for k, v in history[-1].items() if k != "step"} if history else {}
-    log.info("%s: done in %.0f s; model in %s", name, seconds, folder)
-    return TrainResult(name, folder, step, final, seconds)
+
+    def draw_batch(self) -> _Batch:
+        """The next step's batch, drawn from the photo sampler (which also picks each sample's movement)."""
+        tc, device = self.config.train, self.device
+        photos = self.crops.batch(tc.batch_size, device)
+        style: torch.Tensor | None
+        if self.conditional:
+            count = len(self.targets)
+            which = torch.randint(count, (tc.batch_size,), generator=self.crops.generator)
+            which = (which.pin_memory() if device.type == "cuda" else which).to(device, non_blocking=True)
+            style = torch.nn.functional.one_hot(which, count).float()
+            targets = {layer: t[which] for layer, t in self.stacked.items()}
+        else:
+            style, targets = None, self.single  # one target for every sample; the loss broadcasts it
+        # new random directions at every step, a function of the seed and step (so resumable)
+        directions = {layer: random_directions(t.shape[-1], tc.seed * 1_000_003 + self.step, device)
+                      for layer, t in self.single.items()} if self.sliced else None
+        return _Batch(photos, style, targets, directions)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """Train one step (and the critic's, if any); its losses, still on the device."""
+        loss_config, critic = self.config.loss, self.critic
+        batch = self.draw_batch()
+        with self.autocast():
+            losses, output = self.losses_of(self.trained, self.shared.vgg, batch.photos, batch.style, batch.targets,
+                                            loss_config, batch.directions)
+            if critic is not None:
+                losses["adversarial"] = loss_config.adversarial_weight * critic.stylizer_loss(output)
+                losses["total"] = losses["total"] + losses["adversarial"]
+        total = losses["total"]
+        self.nonfinite.record(total, self.step + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        if critic is not None:
+            losses["critic"] = critic.step(output, self.config.train.batch_size, self.autocast)
+        self.step += 1
+        self.sampler_state = self.crops.generator.get_state()
+        return losses
+
+    def check_finite(self) -> None:
+        """Stop with :class:`TrainingError` once any process has seen a NaN or infinite loss. Collective."""
+        first = self.nonfinite.first()
+        if first is not None:
+            kept = (f"the last good checkpoint (step {self.last_good}) is kept in {self.checkpoint_path}; lower "
+                    "--lr or --style-weight and run again with --resume" if self.checkpoint_path.exists() else
+                    "no checkpoint was saved before it; lower --lr or --style-weight and run again")
+            raise TrainingError(f"{self.name}: the loss became {first[1]} at step {first[0]}; {kept}")
+
+    def checkpoint(self) -> None:
+        """Save what resuming needs to checkpoint.pt, once the losses so far are known finite. Collective."""
+        self.check_finite()  # never save weights that a NaN has reached
+        generators = distributed.gather(self.sampler_state)  # collective: every process calls it
+        if distributed.is_main():
+            save_checkpoint(self.checkpoint_path, {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "generators": generators,
+                "history": self.history,
+                "step": self.step,
+                "config": to_dict(self.config),
+                **({"critic": self.critic.state()} if self.critic is not None else {}),
+            })
+        self.last_good = self.step
+
+    def log_losses(self, losses: dict[str, torch.Tensor], bar: Progress) -> None:
+        """Add the step's losses and learning rate to the history, and show them on the progress bar."""
+        tc = self.config.train
+        self.check_finite()
+        row = {"step": float(self.step), **{k: v.item() for k, v in losses.items()},
+               "lr": self.optimizer.param_groups[0]["lr"]}
+        self.history.append(row)
+        bar.set_postfix_str(
+            f"step {self.step}/{tc.steps} total {row['total']:.3g} content {row['content']:.3g} "
+            f"style {row['style']:.3g} tv {row['tv']:.3g}"
+        )
+
+    def preview(self) -> None:
+        """Write the reports (losses, loss plot, preview) so far, then go back to training."""
+        self.check_finite()  # collective: every process calls it
+        if distributed.is_main():
+            self.save_reports()
+            self.model.train()
+
+    def save_reports(self) -> None:
+        """losses.csv, loss.png and preview.png of the steps so far (see ``write_reports``)."""
+        write_reports(self.folder, self.name, list(self.targets), self.model, self.shared, self.history, self.step,
+                      self.device)
+
+    def finish(self, start_time: float) -> TrainResult:
+        """Save the last checkpoint, publish the model and its reports; the result."""
+        self.checkpoint()
+        self.model.eval()
+        seconds = time.time() - start_time
+        if distributed.is_main():
+            published_model(self.config, self.name, self.request, self.shared, self.targets, self.step,
+                            seconds).save_pretrained(self.folder, self.model)
+            self.save_reports()
+        distributed.barrier()
+        final = {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {}
+        log.info("%s: done in %.0f s; model in %s", self.name, seconds, self.folder)
+        return TrainResult(self.name, self.folder, self.step, final, seconds)
 
 
 def compute_losses(model: torch.nn.Module, vgg: VGG19Encoder, photos: torch.Tensor, style: torch.Tensor | None,
@@ -587,42 +665,28 @@ def _diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def published_config(config: RunConfig, name: str, request: TrainRequest, shared: Shared,
-                     targets: dict[str, tuple[StyleTarget, list[Path], Skipped]], step: int,
-                     seconds: float) -> dict[str, Any]:
-    """config.json of a published model: enough to rebuild it and to reproduce its training."""
+def published_model(config: RunConfig, name: str, request: TrainRequest, shared: Shared,
+                    targets: dict[str, MovementTarget], step: int,
+                    seconds: float) -> ModelFolder:
+    """The published model's config: enough to rebuild it and to reproduce its training."""
     folders = movement_folders(request.paintings, request.movements, list(targets))
-    return {
-        "artstyle_version": __version__,
-        "name": name,
-        "movements": list(targets),
-        **to_dict(config),
-        "vgg_weights_id": shared.vgg.weights_id,
-        "trained": {
-            "steps": step,
-            "seconds": round(seconds, 1),
-            "device": str(request.device),
-            "precision": shared.precision,
-            "processes": distributed.world_size(),  # each took --batch-size photos per step
-            # absolute: evaluate reads them from anywhere; the first folder is the judge's default photos
-            "photos_folder": next((str(p.resolve()) for p in photo_sources(request) if p.is_dir()), None),
-            "photo_sources": [str(p.resolve()) for p in photo_sources(request)],
-            # streamed photos are found unreadable as training goes; decoded ones were counted before
-            "photos_trained": shared.photo_count - (len(shared.photos_skipped) if shared.train_paths else 0),
-            "photos_skipped": len(shared.photos_skipped),
-            "preview_photos": shared.preview_names,
-            "paintings": {
-                movement: {
-                    "folders": [str(f.resolve()) for f in folders[movement]],
-                    "sampled": len(chosen),
-                    "used": target.paintings,
-                    "skipped": len(skipped),
-                    "style_target_key": target.key,
-                }
-                for movement, (target, chosen, skipped) in targets.items()
-            },
-        },
-    }
+    sources = photo_sources(request)
+    trained = TrainingRecord(
+        steps=step, seconds=round(seconds, 1), device=str(request.device), precision=shared.precision,
+        processes=distributed.world_size(),
+        # absolute: evaluate reads them from anywhere; the first folder is the judge's default photos
+        photos_folder=next((str(p.resolve()) for p in sources if p.is_dir()), None),
+        photo_sources=tuple(str(p.resolve()) for p in sources),
+        # streamed photos are found unreadable as training goes; decoded ones were counted before
+        photos_trained=shared.photo_count - (len(shared.photos_skipped) if shared.train_paths else 0),
+        photos_skipped=len(shared.photos_skipped),
+        preview_photos=tuple(shared.preview_names),
+        paintings={movement: PaintingsRecord(folders=tuple(str(f.resolve()) for f in folders[movement]),
+                                             sampled=len(t.paintings), used=t.target.paintings,
+                                             skipped=len(t.skipped), style_target_key=t.target.key)
+                   for movement, t in targets.items()},
+    )
+    return ModelFolder(name=name, config=config, trained=trained, vgg_weights_id=shared.vgg.weights_id)
 
 
 def write_reports(folder: Path, name: str, movements: Sequence[str], model: torch.nn.Module, shared: Shared,

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..catalog import expand_model_refs, shipped_models
+from ..engines import Stylizer, load
 from ..errors import ArtstyleError
 from ..image import encode_image, open_image, resize_max
+from ..model_folder import ModelFolder, resolve_models, shipped_models
 from ..runtime import release_free_memory
-from ..stylize import Stylizer
 from .guards import BodyLimit, Gate, Refusal
 
 log = logging.getLogger(__name__)
@@ -71,14 +70,14 @@ class HTTPError(Exception):
         self.headers = headers
 
 
-def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> list[Entry]:
+def load_entries(refs: Sequence[str | Path] | None, device: Any = "auto", engine: str = "auto") -> list[Entry]:
     """Every movement of every model (shipped models when ``refs`` is empty), by unique id."""
-    folders = expand_model_refs(refs) if refs else list(shipped_models(fast=False).values())
-    if not folders:
+    models = resolve_models(refs) if refs else [ModelFolder.read(p) for p in shipped_models(fast=False).values()]
+    if not models:
         raise ArtstyleError("no models to serve: give --model (a folder written by 'artstyle train')")
     entries: list[Entry] = []
-    for folder in folders:
-        stylizer = Stylizer.from_pretrained(folder, device)
+    for model in models:
+        stylizer = load(model, engine=engine, device=device)
         if stylizer.conditional:
             entries += [Entry(f"{stylizer.name}/{m}", stylizer, m) for m in stylizer.movements]
         else:
@@ -90,15 +89,16 @@ def load_entries(refs: Sequence[str | Path] | None, device: torch.device) -> lis
     return entries
 
 
-def create_app(models: Sequence[str | Path] | None = None, device: torch.device | str = "cpu",
-               limits: Limits = Limits()) -> Any:
+def create_app(models: Sequence[str | Path] | None = None, device: Any = "auto",
+               limits: Limits = Limits(), engine: str = "auto") -> Any:
     """The FastAPI application, with its models loaded.
 
     Args:
         models: model references (shipped names, model folders, run folders); empty or None: the
             shipped models without their ``-fast`` variants.
-        device: where the networks run.
+        device: where the networks run (``auto``: a GPU if there is one, else the CPU).
         limits: what one request may ask (bytes, pixels, output size) and how many run and wait.
+        engine: what runs the networks, as :func:`artstyle.engines.load` takes it.
     """
     try:
         from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -117,7 +117,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
     class ErrorBody(BaseModel):
         error: str  # one line: what is wrong and what to do
 
-    entries = {e.id: e for e in load_entries(models, torch.device(device))}
+    entries = {e.id: e for e in load_entries(models, device, engine)}
     sample = resize_max(open_image(sample_photo_path()), 256)
     started = time.perf_counter()
     thumbnails = {i: encode_image(e.stylizer(sample, movement=e.movement), "jpeg") for i, e in entries.items()}
@@ -193,7 +193,7 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
         """The movements that can be asked for, with the model behind each."""
         out = []
         for e in entries.values():
-            trained = e.stylizer.config.get("trained", {})
+            trained = e.stylizer.model.trained
             out.append({
                 "id": e.id,
                 "movement": e.movement or e.stylizer.name,
@@ -202,8 +202,8 @@ def create_app(models: Sequence[str | Path] | None = None, device: torch.device 
                 "strength": True,
                 "preserve_color": True,
                 "thumbnail": f"/api/thumbnails/{e.id}.jpg",
-                "paintings": {m: p.get("used") for m, p in trained.get("paintings", {}).items()},
-                "steps": trained.get("steps"),
+                "paintings": {m: p.used for m, p in trained.paintings.items()} if trained else {},
+                "steps": trained.steps if trained else None,
             })
         return out
 

@@ -1,13 +1,9 @@
-"""Stylizing on the CPU without PyTorch: a model's ONNX export, compiled by OpenVINO.
+"""The OpenVINO engine: a one-movement model compiled for this CPU, run without starting PyTorch.
 
-Starting PyTorch takes over a second, longer than painting a 1024 px photo with a ``-fast``
-model; OpenVINO starts in a tenth of that and runs bf16 on CPUs with AMX or AVX-512 BF16. The
-ONNX export of each model folder is made once (that once imports PyTorch) and cached under
-``<cache>/onnx/``, keyed by a hash of the folder's weights and config; OpenVINO caches what it
-compiles from it under ``<cache>/openvino/``.
-
-Covers the plain case: a one-movement model at full strength, no colour preservation, images
-small enough to paint whole. Everything else goes through :class:`artstyle.stylize.Stylizer`.
+It paints whole images with the model's own movement at full strength; the choice in
+:func:`artstyle.engines.load` hands everything else (tiles, blends, strength, colour keeping) to
+PyTorch. The first use of a model exports it to ONNX once, into the cache; OpenVINO's own compile
+cache then spares recompiling it in every process.
 """
 
 from __future__ import annotations
@@ -17,17 +13,23 @@ import importlib.util
 import logging
 import platform
 import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from . import __version__
-from .catalog import CONFIG_FILE, MODEL_FILE, default_cache_dir, read_model_config
-from .errors import ArtstyleError, ModelError, UsageError
-from .image import atomic_write, from_array, resize_for_painting, to_array
+from .. import __version__
+from ..config import default_cache_dir
+from ..errors import ArtstyleError, ModelError, UsageError
+from ..image import atomic_write, from_array, resize_for_painting, to_array
+from ..model_folder import CONFIG_FILE, MODEL_FILE, ModelFolder
+from .base import Movement, StylizerBase, is_plain
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def cached_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
         digest.update((folder / name).read_bytes())
     path = (cache_dir or default_cache_dir()) / "onnx" / f"{digest.hexdigest()[:32]}.onnx"
     if not path.is_file():
-        from .export import onnx_bytes
+        from ..export import onnx_bytes
 
         log.info("exporting %s to ONNX for OpenVINO (once; cached in %s)", folder, path.parent)
         data = onnx_bytes(folder)
@@ -64,25 +66,34 @@ def cached_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
     return path
 
 
-class OpenVinoStylizer:
-    """A one-movement model folder compiled by OpenVINO for this CPU; called on PIL images.
+class OpenVinoStylizer(StylizerBase):
+    """A one-movement model folder compiled by OpenVINO for this CPU.
 
-    ``precision``: ``auto`` lets OpenVINO choose (bf16 on CPUs with AMX or AVX-512 BF16, else fp32).
+    Args:
+        model: the model folder (not a joint model, not an ``.onnx`` file).
+        precision: ``auto`` lets OpenVINO choose (bf16 on CPUs with AMX or AVX-512 BF16, else fp32);
+            or fp32, bf16, fp16.
+        cache_dir: where the export and the compiled networks are kept (default: the cache).
     """
 
-    def __init__(self, folder: Path, precision: str = "auto", cache_dir: Path | None = None) -> None:
+    engine = "openvino"
+
+    def __init__(self, model: ModelFolder, precision: str = "auto", cache_dir: Path | None = None) -> None:
+        super().__init__(model)
         if precision not in OPENVINO_PRECISION:
             raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(OPENVINO_PRECISION)}")
+        if model.is_onnx or model.path is None:
+            raise UsageError(f"the OpenVINO engine takes a model folder (it makes its own export), not "
+                             f"{model.path.name if model.path else model.name}; give the folder, or use "
+                             "--engine torch to run the .onnx file with ONNX Runtime")
+        if model.conditional:
+            raise UsageError(f"{model.path} is a joint model: the OpenVINO engine runs one-movement models; "
+                             "use --engine torch")
         try:
             import openvino
         except ImportError:
             raise ArtstyleError("the OpenVINO engine needs openvino: pip install 'artstyle[fast]'") from None
-        self.config = read_model_config(folder)
-        if self.config["model"].get("conditional", False):
-            raise UsageError(f"{folder} is a joint model: the OpenVINO engine runs one-movement models; "
-                             "use --engine torch")
-        self.movements: list[str] = list(self.config["model"]["movements"])
-        self.name = str(self.config.get("name") or self.movements[0])
+        self.precision = precision
         cache_dir = cache_dir or default_cache_dir()
         self._compile_cache = cache_dir / "openvino"
         try:
@@ -91,24 +102,28 @@ class OpenVinoStylizer:
             raise ArtstyleError(f"its cache folder {cache_dir} cannot be written ({err.strerror or err}); "
                                 "set ARTSTYLE_CACHE to a folder you may write to") from None
         self._core = openvino.Core()
-        self._core.set_property({"CACHE_DIR": str(self._compile_cache)})  # ~60 ms less per start
+        self._core.set_property({"CACHE_DIR": str(self._compile_cache)})  # spares recompiling in every process
         self._properties: dict[str, Any] = {}
         if OPENVINO_PRECISION[precision]:
             self._properties["INFERENCE_PRECISION_HINT"] = OPENVINO_PRECISION[precision]
-        path = cached_onnx(folder, cache_dir)
+        path = cached_onnx(model.path, cache_dir)
         try:
             self._network = self._core.read_model(str(path))
         except Exception as err:
             raise ModelError(f"{path}: OpenVINO cannot read this cached export ({err}); delete it") from None
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()  # a compiled network's default infer request serves one call at a time
 
-    def label(self, movement: object = None) -> str:
-        """What this model paints (its name), as ``Stylizer.label`` says it."""
-        return self.name
+    def check(self, movement: Movement = None, strength: float = 1.0, preserve_color: bool = False,
+              tile: int | None = None) -> None:
+        super().check(movement, strength, preserve_color, tile)
+        if not is_plain(movement, strength, preserve_color, tile):
+            raise UsageError("--engine openvino paints whole images at full strength: drop --movement, "
+                             "--strength, --preserve-color and --tile, or use --engine torch")
 
     def _network_for(self, shape: tuple[int, ...]) -> Any:
-        """The network compiled for one input shape: OpenVINO runs a static shape fastest (~10%
-        faster than a dynamic one here, and sooner on the first image)."""
+        """The network compiled for one input shape: OpenVINO runs a static shape faster than a
+        dynamic one, and sooner on the first image."""
         if shape not in self._compiled:
             self._network.reshape({"image": list(shape)})
             self._compiled[shape] = self._core.compile_model(self._network, "CPU", self._properties)
@@ -122,12 +137,23 @@ class OpenVinoStylizer:
         """(N, 3, H, W) float32 in [0, 1] -> the same shape, stylized."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected (N, 3, H, W) images, got shape {images.shape}")
-        network = self._network_for(tuple(images.shape))
-        result = network({"image": np.ascontiguousarray(images, dtype=np.float32)})
-        return np.asarray(result[network.output("stylized")])
+        with self._lock:
+            network = self._network_for(tuple(images.shape))
+            result = network({"image": np.ascontiguousarray(images, dtype=np.float32)})
+            self._used.add(self.engine)
+            return np.asarray(result[network.output("stylized")])
 
-    def __call__(self, image: Image.Image, size: int | None = None) -> Image.Image:
-        """Stylize one PIL image; ``size`` bounds the longest side of the output (px)."""
+    def stylize_tensor(self, images: torch.Tensor, movement: Movement = None, strength: float = 1.0,
+                       preserve_color: bool = False, tile: int | None = None) -> torch.Tensor:
+        import torch
+
+        self.check(movement, strength, preserve_color, tile)
+        out = self.stylize_array(images.detach().cpu().float().numpy())
+        return torch.from_numpy(out).to(images.device)
+
+    def __call__(self, image: Image.Image, size: int | None = None, movement: Movement = None,
+                 strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
+        self.check(movement, strength, preserve_color, tile)
         return from_array(self.stylize_array(to_array(resize_for_painting(image.convert("RGB"), size))))
 
 

@@ -1,0 +1,121 @@
+"""Which engine runs a model: the one policy that the CLI, the web server and the Python API share."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from ..errors import ArtstyleError, UsageError
+from ..image import bounded_size, tile_for
+from ..model_folder import ModelFolder
+from . import openvino_engine
+from .base import Movement, Stylizer, StylizerBase, is_plain
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "openvino", "torch", "onnxruntime")
+
+
+def load(ref: str | Path | ModelFolder, engine: str = "auto", device: Any = "auto", precision: str = "auto",
+         compile: bool = False) -> Stylizer:
+    """A stylizer for one model, run by the best engine for it here.
+
+    Args:
+        ref: a shipped model's name (``baroque``), a model folder, an ``.onnx`` file written by
+            ``artstyle export``, or a :class:`~artstyle.model_folder.ModelFolder`.
+        engine: ``auto``: OpenVINO for a one-movement model on the CPU when it is installed
+            (``artstyle[fast]``; no PyTorch start-up), with PyTorch loaded only for calls OpenVINO
+            cannot paint (tiles, strength, colour keeping); ONNX Runtime for an ``.onnx`` file;
+            PyTorch otherwise. ``openvino``, ``torch`` or ``onnxruntime`` insist on one (an ``.onnx``
+            file always runs in ONNX Runtime, but for ``openvino``, which refuses it).
+        device: ``auto`` (CUDA, then Apple MPS, then the CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or a
+            ``torch.device``.
+        precision: ``auto`` (each engine's fastest that keeps the picture), fp32, bf16 or fp16.
+        compile: ``torch.compile`` the network (PyTorch only; pays for many images of one size).
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    model = ref if isinstance(ref, ModelFolder) else ModelFolder.from_pretrained(ref)
+    device_name = str(device)
+    if model.is_onnx:  # run by ONNX Runtime, whatever the engine asked, but OpenVINO's (it makes its own export)
+        if engine == "openvino":
+            raise UsageError(f"--engine openvino takes a model folder (it makes its own export), not "
+                             f"{model.path.name if model.path else model.name}; give the folder, or use "
+                             "--engine torch to run the .onnx file with ONNX Runtime")
+        if compile:
+            raise UsageError("--compile applies to PyTorch models; give the model folder, not the .onnx file")
+        from .onnx_engine import OnnxStylizer
+
+        return OnnxStylizer(model)
+    if engine == "onnxruntime":
+        raise UsageError("--engine onnxruntime runs .onnx files: write one with 'artstyle export', or use "
+                         "--engine auto")
+    if engine == "openvino":
+        if device_name not in ("auto", "cpu"):
+            raise UsageError(f"--engine openvino runs on the CPU, not --device {device_name}; "
+                             "use --engine torch for other devices")
+        return openvino_engine.OpenVinoStylizer(model, precision)
+    on_cpu = device_name == "cpu" or (device_name == "auto" and not openvino_engine.gpu_may_exist())
+    if (engine == "auto" and on_cpu and not compile and not model.conditional
+            and openvino_engine.openvino_available()):
+        try:
+            fast = openvino_engine.OpenVinoStylizer(model, precision)
+        except (ArtstyleError, OSError) as err:
+            log.warning("the OpenVINO engine is unavailable (%s); using PyTorch", err)
+        else:
+            return AutoStylizer(fast, device, precision)
+    from .torch_engine import TorchStylizer
+
+    return TorchStylizer(model, device=device, precision=precision, compile=compile)
+
+
+class AutoStylizer(StylizerBase):
+    """OpenVINO for what it paints (whole images, the model's own movement, full strength), PyTorch
+    for the rest, loaded when first needed."""
+
+    engine = "auto"
+
+    def __init__(self, fast: openvino_engine.OpenVinoStylizer, device: Any = "auto", precision: str = "auto") -> None:
+        super().__init__(fast.model)
+        self.fast = fast
+        self.precision = fast.precision
+        self._device, self._precision = device, precision
+        self._torch: Any = None
+
+    @property
+    def pytorch(self) -> Any:
+        """The PyTorch stylizer of the same model (loaded on first use)."""
+        if self._torch is None:
+            from .torch_engine import TorchStylizer
+
+            self._torch = TorchStylizer(self.model, device=self._device, precision=self._precision)
+        return self._torch
+
+    def _for(self, size: tuple[int, int] | None, movement: Movement, strength: float, preserve_color: bool,
+             tile: int | None) -> Any:
+        whole = size is None or not tile_for(size, tile)
+        return self.fast if is_plain(movement, strength, preserve_color, tile) and whole else self.pytorch
+
+    def check(self, movement: Movement = None, strength: float = 1.0, preserve_color: bool = False,
+              tile: int | None = None) -> None:
+        self._for(None, movement, strength, preserve_color, tile).check(movement, strength, preserve_color, tile)
+
+    def __call__(self, image: Image.Image, size: int | None = None, movement: Movement = None,
+                 strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
+        engine = self._for(bounded_size(image.size, size), movement, strength, preserve_color, tile)
+        return engine(image, size, movement, strength, preserve_color, tile)  # type: ignore[no-any-return]
+
+    def stylize_tensor(self, images: torch.Tensor, movement: Movement = None, strength: float = 1.0,
+                       preserve_color: bool = False, tile: int | None = None) -> torch.Tensor:
+        size = (int(images.shape[-1]), int(images.shape[-2]))
+        engine = self._for(size, movement, strength, preserve_color, tile)
+        return engine.stylize_tensor(images, movement, strength, preserve_color, tile)  # type: ignore[no-any-return]
+
+    def engines_used(self) -> list[str]:
+        return sorted({*self.fast.engines_used(), *(self._torch.engines_used() if self._torch else [])})
