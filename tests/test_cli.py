@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -277,3 +278,22 @@ def test_no_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caps
     monkeypatch.setattr(artstyle.model_folder, "shipped_models", lambda fast=True: {})
     assert main(["sheet", str(_photo(tmp_path / "p.png")), "-o", str(tmp_path / "s.png"), "-q"]) == 2
     assert "no shipped models" in capsys.readouterr().err
+
+
+def test_a_folder_is_painted_in_order_as_each_photo_alone(trained_run: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Decoding ahead and writing behind the network change nothing: the same pictures, in order,
+    with the unreadable ones skipped wherever they fall."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(6):
+        _photo(folder / f"p{i}.png", (60 + 4 * i, 40))
+    (folder / "p2.png").write_bytes(b"not a png")
+    model = ["--model", str(trained_run / "ember"), "--engine", "torch", "-q"]
+    assert main(["stylize", str(folder), *model, "-o", str(tmp_path / "out"), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == [str(tmp_path / "out" / f"p{i}.png") for i in (0, 1, 3, 4, 5)]
+    assert summary["failed"] == [str(folder / "p2.png")]
+    assert main(["stylize", str(folder / "p4.png"), *model, "-o", str(tmp_path / "alone.png")]) == 0
+    alone, in_folder = Image.open(tmp_path / "alone.png"), Image.open(tmp_path / "out" / "p4.png")
+    assert np.array_equal(np.asarray(alone), np.asarray(in_folder))

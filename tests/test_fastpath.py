@@ -181,3 +181,48 @@ def test_an_unwritable_cache_falls_back_to_pytorch(trained_run: Path, tmp_path: 
     assert json.loads(captured.out)["engine"] == ["torch"]
     assert "cannot be written" in captured.err and "set ARTSTYLE_CACHE" in captured.err
     assert Image.open(tmp_path / "out.png").size == (50, 40)
+
+
+def test_int8_paints_what_fp32_paints_and_is_quantised_once(trained_run: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from artstyle.training.synthetic import photo
+
+    model = ModelFolder.read(trained_run / "ember")
+    int8 = fastpath.OpenVinoStylizer(model, precision="int8", cache_dir=tmp_path)
+    exact = load(model, engine="torch", precision="fp32")
+    assert int8.precision == "int8" and list((tmp_path / "onnx").glob("*-int8-*.onnx"))
+    for seed in (1, 2):
+        picture = photo(96, seed=seed)
+        assert _psnr(int8(picture), exact(picture)) > 35
+
+    def refuse(source: Path) -> bytes:
+        raise AssertionError("quantised again")
+
+    monkeypatch.setattr(fastpath, "quantized_onnx", refuse)
+    fastpath.OpenVinoStylizer(model, precision="int8", cache_dir=tmp_path)  # from the cache
+
+
+def test_auto_precision_is_bf16_where_native_and_int8_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: True)
+    assert fastpath.resolve_precision("auto") == "bf16" and fastpath.resolve_precision("fp32") == "fp32"
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: False)
+    assert fastpath.resolve_precision("auto") == "int8"
+    with pytest.raises(UsageError, match="unknown precision 'int4'"):
+        fastpath.resolve_precision("int4")
+
+
+def test_a_cap_on_the_instruction_set_means_no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how an AVX2-only CPU is emulated on a newer one
+    assert not fastpath.cpu_has_bf16()
+
+
+def test_int8_is_the_openvino_engines_alone(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastpath, "gpu_may_exist", lambda: False)
+    photo = tmp_path / "photo.png"
+    _photo(50, 40).save(photo)
+    args = ["stylize", str(photo), "-m", str(trained_run / "ember"), "-o", str(tmp_path / "out.png")]
+    assert main([*args, "--precision", "int8", "--engine", "torch"]) == 2
+    assert "int8 runs on the OpenVINO engine" in capsys.readouterr().err
+    # auto with int8: OpenVINO for the plain photo, PyTorch (at its own precision) for a strength below 1
+    assert _stylize([*args[1:], "--precision", "int8", "--strength", "0.5"], capsys)["engine"] == ["torch"]

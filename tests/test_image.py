@@ -17,6 +17,7 @@ from artstyle.image import (
     iter_inputs,
     list_images,
     open_image,
+    psnr,
     resize_for_painting,
     resize_max,
     save_image,
@@ -220,3 +221,14 @@ def test_image_grid_layout() -> None:
     assert grid.width == 3 * 4 + 100 + 100
     assert grid.height > 2 * 100 + 3 * 4  # the label strip adds height
     assert grid.getpixel((4 + 50, grid.height - 4 - 25)) == (0, 0, 255)  # second row, first column: tall, centred
+
+
+def test_a_large_jpeg_painted_small_is_decoded_at_a_reduced_scale(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    gradient = Image.linear_gradient("L").resize((800, 600)).convert("RGB")
+    gradient.save(path, quality=95)
+    small = open_image(path, max_side=180)
+    assert small.size == (200, 150)  # 1/4 scale: the smallest that still covers 180 px
+    assert open_image(path, max_side=1000).size == (800, 600) == open_image(path).size
+    reference = to_tensor(open_image(path).resize(small.size, Image.Resampling.BOX))
+    assert psnr(to_tensor(small), reference) > 35

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from .errors import UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 where the device computes it natively
+# painting may also run in int8 (the OpenVINO engine: convolutions quantised, calibrated on real photos)
+INFERENCE_PRECISIONS = (*PRECISIONS, "int8")
 
 STYLE_LOSSES = ("gram", "sliced")
 

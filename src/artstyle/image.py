@@ -32,12 +32,16 @@ AUTO_TILE_PIXELS = 6_000_000  # larger images are stylized in tiles unless told 
 DEFAULT_TILE = 1024  # px
 
 
-def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, max_side: int | None = None
+               ) -> Image.Image:
     """Read an image (a file, or bytes in a file object) as an upright 8-bit RGB PIL image, or
     raise ``ImageError``.
 
     Applies the EXIF orientation, composites alpha over white, converts grayscale, palette,
     CMYK and 16-bit images to RGB, and refuses images over ``max_pixels`` before decoding them.
+    ``max_side``: the caller will shrink the image to this longest side (px), so a JPEG may be
+    decoded at a reduced scale (1/2, 1/4 or 1/8) that still covers it: several times quicker for a
+    large photo painted small. The result is never smaller than that.
     """
     path = Path(source) if isinstance(source, (str, Path)) else "the upload"
     try:
@@ -51,6 +55,9 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> I
                         f"{path}: {im.width}x{im.height} is over the {max_pixels:,}-pixel limit; "
                         "downscale it first"
                     )
+                if max_side is not None and im.format == "JPEG" and max(im.size) > max_side:
+                    scale = max_side / max(im.size)
+                    im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
                 im.load()
                 rgb = _to_rgb(ImageOps.exif_transpose(im))
     except ArtstyleError:

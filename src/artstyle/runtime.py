@@ -44,6 +44,9 @@ def cpu_has_bf16() -> bool:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` = bf16 on CUDA GPUs and CPUs that compute it natively, fp32 elsewhere."""
+    if precision == "int8":
+        raise UsageError("int8 runs on the OpenVINO engine: use --engine openvino (pip install 'artstyle[fast]'), "
+                         "or another precision")
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if precision != "auto":

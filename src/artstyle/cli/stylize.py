@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ log = logging.getLogger("artstyle")
 
 
 def add_parsers(sub: Any) -> None:
-    from ..config import PRECISIONS
+    from ..config import INFERENCE_PRECISIONS
     from ..image import MIN_TILE
 
     p = sub.add_parser("stylize", formatter_class=Formatter,
@@ -47,11 +50,12 @@ def add_parsers(sub: Any) -> None:
                    help=f"paint in overlapping tiles of this size to bound memory, at least {MIN_TILE} px (0: never; "
                         "default: tiles of 1024 px for images over 6 megapixels)")
     engine_option(p)
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="number format of the network; auto: bf16 on CPUs with AMX or AVX-512 BF16 (a "
-                        "picture within a few grey levels of fp32's, several times faster), else fp32 (on "
-                        "CUDA GPUs too: there bf16 pays only in a compiled network, as 'artstyle video "
-                        "--compile' runs it)")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
+                   help="number format of the network. auto: on the OpenVINO engine bf16 on CPUs with AMX or "
+                        "AVX-512 BF16, int8 convolutions on other CPUs (both a picture within a few grey levels "
+                        "of fp32's, and faster); on PyTorch bf16 on such CPUs, else fp32 (on CUDA GPUs too: there "
+                        "bf16 pays only in a compiled network, as 'artstyle video --compile' runs it). int8 "
+                        "needs the OpenVINO engine")
     look_options(p)
     common_options(p)
     p.set_defaults(run=run_stylize)
@@ -77,7 +81,7 @@ def add_parsers(sub: Any) -> None:
 
 def run_stylize(args: argparse.Namespace) -> int:
     from ..engines import load, parse_movement
-    from ..image import open_image, plan_outputs, save_image
+    from ..image import plan_outputs
 
     model = one_model(args.model)
     pairs = plan_outputs(args.inputs, args.output)
@@ -88,19 +92,15 @@ def run_stylize(args: argparse.Namespace) -> int:
     label = stylizer.label(movement)
     written, failed = [], []
     bar = progress_factory(args)(total=len(pairs), desc=f"stylize ({label})", unit="img")
-    for src, dst in pairs:
-        try:
-            result = stylizer(open_image(src), size=args.size, movement=movement, strength=args.strength,
-                              preserve_color=args.preserve_color, tile=args.tile)
-        except ImageError as err:
-            message = str(err) if str(err).startswith(str(src)) else f"{src}: {err}"
+    for src, dst, error in _paint_all(pairs, stylizer, args, movement):
+        if error is None:
+            written.append(str(dst))
+        else:
+            message = str(error) if str(error).startswith(str(src)) else f"{src}: {error}"
             if len(pairs) == 1:
                 raise ImageError(message) from None
             log.warning("skipped %s", message)
             failed.append(str(src))
-        else:
-            save_image(result, dst)
-            written.append(str(dst))
         bar.update(1)
     bar.close()
     skipped = f"; skipped {len(failed)} of {len(pairs)}" if failed else ""
@@ -113,6 +113,49 @@ def run_stylize(args: argparse.Namespace) -> int:
     if not written:
         raise ArtstyleError("no image could be stylized; see the messages above")
     return 1 if failed else 0
+
+
+AHEAD = 2  # photos decoded ahead of the network, and results waiting to be written: bounds memory
+
+
+def _paint_all(pairs: Sequence[tuple[Path, Path]], stylizer: Any, args: argparse.Namespace, movement: Any
+               ) -> Iterator[tuple[Path, Path, ImageError | None]]:
+    """Paint each (input, output) pair, yielding it once written (or with the ImageError that skipped
+    it), in order. Decoding the next photos and writing the last results run on threads of their
+    own beside the network (Pillow's decoders, zlib and the engines release the GIL), so a folder
+    takes about the network's time per photo."""
+    from ..image import open_image, save_image
+
+    def read(src: Path) -> Any:
+        try:
+            return open_image(src, max_side=args.size)
+        except ImageError as err:
+            return err
+
+    with ThreadPoolExecutor(1, thread_name_prefix="artstyle-read") as readers, \
+            ThreadPoolExecutor(1, thread_name_prefix="artstyle-write") as writers:
+        reads = deque(readers.submit(read, src) for src, _ in pairs[:AHEAD])
+        writes: deque[tuple[Path, Path, Future[None]]] = deque()
+        for i, (src, dst) in enumerate(pairs):
+            if i + AHEAD < len(pairs):
+                reads.append(readers.submit(read, pairs[i + AHEAD][0]))
+            image = reads.popleft().result()
+            try:
+                if isinstance(image, ImageError):
+                    raise image
+                result = stylizer(image, size=args.size, movement=movement, strength=args.strength,
+                                  preserve_color=args.preserve_color, tile=args.tile)
+            except ImageError as err:
+                yield src, dst, err
+                continue
+            writes.append((src, dst, writers.submit(save_image, result, dst)))
+            while len(writes) > AHEAD or (writes and writes[0][2].done()):
+                done_src, done_dst, future = writes.popleft()
+                future.result()  # a write that failed stops the run, with its one line
+                yield done_src, done_dst, None
+        for done_src, done_dst, future in writes:
+            future.result()
+            yield done_src, done_dst, None
 
 
 def run_sheet(args: argparse.Namespace) -> int:

@@ -94,7 +94,8 @@ class AutoStylizer(StylizerBase):
         if self._torch is None:
             from .torch_engine import TorchStylizer
 
-            self._torch = TorchStylizer(self.model, device=self._device, precision=self._precision)
+            precision = "auto" if self._precision == "int8" else self._precision  # int8 is OpenVINO's alone
+            self._torch = TorchStylizer(self.model, device=self._device, precision=precision)
         return self._torch
 
     def _for(self, size: tuple[int, int] | None, movement: Movement, strength: float, preserve_color: bool,

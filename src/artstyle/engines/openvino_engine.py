@@ -4,6 +4,12 @@ It paints whole images with the model's own movement at full strength; the choic
 :func:`artstyle.engines.load` hands everything else (tiles, blends, strength, colour keeping) to
 PyTorch. The first use of a model exports it to ONNX once, into the cache; OpenVINO's own compile
 cache then spares recompiling it in every process.
+
+Precision: bf16 where the CPU computes it natively (AMX, AVX-512 BF16); elsewhere (AVX2 laptops
+and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
+static quantisation, calibrated on the bundled sample photo (several views of it). The first
+convolution stays fp32: it sees the photo before any normalisation, and quantising its output
+costs about 10 dB of PSNR.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 import platform
 import sys
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -24,7 +32,7 @@ from PIL import Image
 from .. import __version__
 from ..config import default_cache_dir
 from ..errors import ArtstyleError, ModelError, UsageError
-from ..image import atomic_write, from_array, resize_for_painting, to_array
+from ..image import atomic_write, from_array, open_image, resize_for_painting, resize_max, to_array
 from ..model_folder import CONFIG_FILE, MODEL_FILE, ModelFolder
 from .base import Movement, StylizerBase, is_plain
 
@@ -34,9 +42,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXPORT_VERSION = 1  # part of the cache key with artstyle's version: bump when the exported graph changes
+INT8_VERSION = 1  # part of the int8 copy's cache key: bump when the calibration or the quantisation changes
 COMPILED_SHAPES = 4  # compiled networks kept in memory per model, one per input shape
 COMPILE_CACHE_ENTRIES = 32  # compiled networks kept on disk (one per model and shape); older ones are deleted
-OPENVINO_PRECISION = {"auto": None, "fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # artstyle's names -> OpenVINO's
+OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # artstyle's names -> OpenVINO's
+PRECISIONS = ("auto", "int8", *OPENVINO_PRECISION)
+# oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA, which OpenVINO's CPU plugin obeys) under which bf16 is native
+BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
+             "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
 
 
 def openvino_available() -> bool:
@@ -49,6 +62,33 @@ def gpu_may_exist() -> bool:
     importing PyTorch."""
     return (Path("/proc/driver/nvidia/version").exists() or Path("/dev/kfd").exists()
             or (sys.platform == "darwin" and platform.machine() == "arm64"))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX-512 BF16), judged without PyTorch; a cap
+    set with ONEDNN_MAX_CPU_ISA below those counts as no."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in BF16_ISAS:
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: ask OpenVINO
+        import openvino
+
+        return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto``: bf16 where the CPU computes it natively, else int8 (fp32 without onnxruntime, which
+    the one-time quantisation needs)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if cpu_has_bf16():
+        return "bf16"
+    return "int8" if importlib.util.find_spec("onnxruntime") is not None else "fp32"
 
 
 def cached_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
@@ -66,13 +106,72 @@ def cached_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
     return path
 
 
+def cached_int8_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
+    """The int8 copy of a model folder's ONNX export: from the cache, or quantised now and cached."""
+    source = cached_onnx(folder, cache_dir)
+    path = source.with_name(f"{source.stem}-int8-{INT8_VERSION}.onnx")
+    if not path.is_file():
+        log.info("quantising %s to int8 for this CPU (once; cached in %s)", folder, path.parent)
+        data = quantized_onnx(source)
+        atomic_write(path, lambda f: f.write(data))
+    return path
+
+
+def calibration_views() -> list[np.ndarray]:
+    """What int8 calibration runs the network on: the bundled sample photo (a real photo: sky, trees,
+    stone) at three sizes, its four quarters at full resolution, mirrored, grey, dark and pale."""
+    from ..demo import sample_photo_path
+
+    photo = open_image(sample_photo_path())
+    views = [resize_max(photo, side) for side in (256, 512, 768)]
+    large = resize_max(photo, 1024)
+    w, h = large.size
+    views += [large.crop((x, y, x + w // 2, y + h // 2)) for x in (0, w // 2) for y in (0, h // 2)]
+    middle = views[1]
+    views += [middle.transpose(Image.Transpose.FLIP_LEFT_RIGHT), middle.convert("L").convert("RGB"),
+              Image.eval(middle, lambda v: v * 2 // 5), Image.eval(middle, lambda v: 255 - (255 - v) * 2 // 5)]
+    return [to_array(view) for view in views]
+
+
+def quantized_onnx(source: Path) -> bytes:
+    """``source`` (an fp32 export) with its convolutions but the first in int8 (weights per channel,
+    activations per tensor, min-max calibration), as QDQ ONNX that OpenVINO runs in int8."""
+    try:
+        import onnx
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError:
+        raise ArtstyleError("int8 needs onnxruntime for its one-time calibration: pip install 'artstyle[fast]', "
+                            "or use --precision fp32") from None
+
+    class Views(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.views = iter(calibration_views())
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            view = next(self.views, None)
+            return None if view is None else {"image": view}
+
+    first = next(n.name for n in onnx.load(str(source)).graph.node if n.op_type == "Conv")
+    quiet = logging.Filter("artstyle")  # ONNX Runtime's quantiser gives advice on the root logger: not for users
+    logging.getLogger().addFilter(quiet)
+    try:
+        with tempfile.TemporaryDirectory(prefix="artstyle-int8-") as tmp:
+            out = Path(tmp) / "int8.onnx"
+            quantize_static(str(source), str(out), Views(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["Conv"], nodes_to_exclude=[first])
+            return out.read_bytes()
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
 class OpenVinoStylizer(StylizerBase):
     """A one-movement model folder compiled by OpenVINO for this CPU.
 
     Args:
         model: the model folder (not a joint model, not an ``.onnx`` file).
-        precision: ``auto`` lets OpenVINO choose (bf16 on CPUs with AMX or AVX-512 BF16, else fp32);
-            or fp32, bf16, fp16.
+        precision: ``auto``: bf16 on CPUs with AMX or AVX-512 BF16, int8 convolutions elsewhere (see
+            the module's docstring); or int8, fp32, bf16, fp16.
         cache_dir: where the export and the compiled networks are kept (default: the cache).
     """
 
@@ -80,8 +179,7 @@ class OpenVinoStylizer(StylizerBase):
 
     def __init__(self, model: ModelFolder, precision: str = "auto", cache_dir: Path | None = None) -> None:
         super().__init__(model)
-        if precision not in OPENVINO_PRECISION:
-            raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(OPENVINO_PRECISION)}")
+        precision = resolve_precision(precision)
         if model.is_onnx or model.path is None:
             raise UsageError(f"the OpenVINO engine takes a model folder (it makes its own export), not "
                              f"{model.path.name if model.path else model.name}; give the folder, or use "
@@ -103,10 +201,10 @@ class OpenVinoStylizer(StylizerBase):
                                 "set ARTSTYLE_CACHE to a folder you may write to") from None
         self._core = openvino.Core()
         self._core.set_property({"CACHE_DIR": str(self._compile_cache)})  # spares recompiling in every process
-        self._properties: dict[str, Any] = {}
-        if OPENVINO_PRECISION[precision]:
-            self._properties["INFERENCE_PRECISION_HINT"] = OPENVINO_PRECISION[precision]
-        path = cached_onnx(model.path, cache_dir)
+        # int8: the layers left in floating point run in bf16 where it is native, else in fp32
+        rest = precision if precision != "int8" else "bf16" if cpu_has_bf16() else "fp32"
+        self._properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[rest]}
+        path = cached_int8_onnx(model.path, cache_dir) if precision == "int8" else cached_onnx(model.path, cache_dir)
         try:
             self._network = self._core.read_model(str(path))
         except Exception as err:
