@@ -1,4 +1,5 @@
 import errno
+import io
 import os
 import tempfile
 import warnings
@@ -232,3 +233,31 @@ def test_a_large_jpeg_painted_small_is_decoded_at_a_reduced_scale(tmp_path: Path
     assert open_image(path, max_side=1000).size == (800, 600) == open_image(path).size
     reference = to_tensor(open_image(path).resize(small.size, Image.Resampling.BOX))
     assert psnr(to_tensor(small), reference) > 35
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (640, 480), (1024, 1024)])
+def test_png_files_hold_exactly_the_picture(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(size[0])
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    pixels[: size[1] // 2] //= 3  # some smooth, some noisy rows: the Up filter wraps modulo 256
+    data = encode_image(Image.fromarray(pixels), "png")
+    with Image.open(io.BytesIO(data)) as back:
+        back.load()
+        assert back.format == "PNG" and back.mode == "RGB" and back.size == size
+        assert np.array_equal(np.asarray(back), pixels)
+
+
+
+def test_png_files_are_about_as_small_as_pillows() -> None:
+    from artstyle.demo import sample_photo_path
+
+    photo = resize_max(open_image(sample_photo_path()), 512)
+    assert len(encode_image(photo, "png")) < 1.1 * len(_pillow_png(photo))  # Pillow at zlib level 1
+    flat = Image.new("RGB", (1024, 768), (200, 30, 60))
+    assert len(encode_image(flat, "png")) < 10_000
+
+
+def _pillow_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
