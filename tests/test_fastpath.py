@@ -226,3 +226,11 @@ def test_int8_is_the_openvino_engines_alone(trained_run: Path, tmp_path: Path, c
     assert "int8 runs on the OpenVINO engine" in capsys.readouterr().err
     # auto with int8: OpenVINO for the plain photo, PyTorch (at its own precision) for a strength below 1
     assert _stylize([*args[1:], "--precision", "int8", "--strength", "0.5"], capsys)["engine"] == ["torch"]
+
+
+def test_openvino_is_imported_without_its_converter_which_stays_importable() -> None:
+    code = ("import sys; from artstyle.engines.openvino_engine import import_openvino; ov = import_openvino(); "
+            "assert 'openvino.tools.ovc' not in sys.modules; ov.Core(); "
+            "from openvino.tools.ovc import convert_model; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -24,6 +24,8 @@ log = logging.getLogger("artstyle")
 
 
 def add_parser(sub: Any) -> None:
+    from ..config import INFERENCE_PRECISIONS
+
     p = sub.add_parser("evaluate", formatter_class=Formatter,
                        help="measure how much models paint their movement, and how much photo they keep",
                        description="Measure, for each model and movement, on photos the model never saw: how "
@@ -54,6 +56,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cache-dir", default=None, help="where style targets and the classifier are cached")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     engine_option(p, default="torch")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
+                   help="number format of the networks, as 'artstyle stylize --precision' takes it: compare "
+                        "a fast path's measure with fp32's")
     common_options(p)
     p.set_defaults(run=run)
 
@@ -75,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     paintings = Path(args.paintings) if args.paintings else None
     report: dict[str, Any] = {"photos": [str(p) for p in photos], "size": args.size, "device": str(device),
                               "models": []}
-    stylizers = [load(model, engine=args.engine, device=device) for model in resolve_models(args.model)]
+    stylizers = [load(model, engine=args.engine, device=device, precision=args.precision)
+                 for model in resolve_models(args.model)]
     judge = None if args.no_judge else _build_judge(args, stylizers, photos, paintings, device, cache)
     if judge is not None:
         report["judge"] = {"classes": judge.classifier.classes, "cross_validated_accuracy":

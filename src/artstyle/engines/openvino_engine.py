@@ -52,6 +52,26 @@ BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_
              "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
 
 
+def import_openvino() -> Any:
+    """The openvino module, imported without its model converter.
+
+    openvino's ``__init__`` imports ``openvino.tools.ovc`` (the converter, and with it telemetry)
+    inside a ``try: ... except ImportError``: about 60 ms of every ``artstyle stylize`` that painting
+    never uses. A ``None`` entry in ``sys.modules`` makes that import fail at once; it is removed
+    right after, so a later ``import openvino.tools.ovc`` works as usual. Remove this when openvino
+    imports its converter lazily.
+    """
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    skipped = sys.modules.setdefault("openvino.tools.ovc", None) is None  # type: ignore[arg-type]
+    try:
+        import openvino
+    finally:
+        if skipped and sys.modules.get("openvino.tools.ovc", 0) is None:
+            del sys.modules["openvino.tools.ovc"]
+    return openvino
+
+
 def openvino_available() -> bool:
     """Whether the engine can run here: OpenVINO, and onnx for the one-time export (artstyle[fast])."""
     return all(importlib.util.find_spec(m) is not None for m in ("openvino", "onnx"))
@@ -73,9 +93,7 @@ def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux: ask OpenVINO
-        import openvino
-
-        return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
@@ -188,7 +206,7 @@ class OpenVinoStylizer(StylizerBase):
             raise UsageError(f"{model.path} is a joint model: the OpenVINO engine runs one-movement models; "
                              "use --engine torch")
         try:
-            import openvino
+            openvino = import_openvino()
         except ImportError:
             raise ArtstyleError("the OpenVINO engine needs openvino: pip install 'artstyle[fast]'") from None
         self.precision = precision
