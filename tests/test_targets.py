@@ -158,3 +158,16 @@ def test_workers_decoding_the_paintings_give_the_same_target(vgg, paintings: lis
     for layer in LAYERS:
         assert torch.equal(here.grams[layer], there.grams[layer]) and torch.equal(here.pools[layer], there.pools[layer])
     assert here.paintings == there.paintings == 3 and len(here_skipped) == len(there_skipped) == 1
+
+
+def test_views_through_the_loss_network_in_batches_give_the_same_target(vgg, paintings: list[Path]) -> None:  # type: ignore[no-untyped-def]
+    """A painting's crops (one shape) and paintings of one size go through VGG-19 together; the Grams
+    and the sampled features are those of one view at a time."""
+    paintings = [*paintings, paintings[0]]  # two paintings of one size, as whole views
+    for min_views in (8, 1):  # several crops of each painting, then whole paintings of several shapes
+        one, batched = (style_target(paintings, vgg, LAYERS, 48, torch.device("cpu"), None, Skipped(),
+                                     min_views=min_views, samples=256, batch=batch) for batch in (1, 3))
+        assert one.paintings == batched.paintings == 4
+        for layer in LAYERS:
+            torch.testing.assert_close(batched.grams[layer], one.grams[layer], rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(batched.pools[layer], one.pools[layer], rtol=1e-3, atol=1e-3)

@@ -149,10 +149,13 @@ def style_target(
     seed: int = 0,
     samples: int = 4096,
     workers: int = 0,
+    batch: int = 1,
 ) -> StyleTarget:
     """The target over ``paths`` (already sampled): mean Grams and a pool of ``samples`` feature
     vectors per layer; from the cache when possible. ``workers`` threads decode the paintings and
-    cut their views while the loss network runs (0: all in turn, on this thread)."""
+    cut their views while the loss network runs (0: all in turn, on this thread); the loss network
+    takes up to ``batch`` views of one shape at once (a painting's crops, or paintings of one size),
+    which keeps a GPU busy, and gives the target one pass at a time would, to rounding."""
     views = views_per_painting(len(paths), min_views)
     key = target_key(paths, layers, style_size, vgg.weights_id, views, seed, samples, FileDigests(cache_dir))
     cache_file = cache_dir / "targets" / f"{key}.safetensors" if cache_dir else None
@@ -169,6 +172,24 @@ def style_target(
     count = seen = 0
     decoded = prefetched(lambda i: _painting_views(paths[i], style_size, views, seed), range(len(paths)), workers,
                          ahead=2 * workers)
+    pending: list[tuple[torch.Tensor, random.Random]] = []  # views of one shape, waiting for the loss network
+
+    def flush() -> None:
+        """The loss network on the pending views at once, then their Grams and samples in order."""
+        nonlocal seen
+        if not pending:
+            return
+        with torch.no_grad(), autocast():
+            features = vgg(torch.cat([view for view, _ in pending]).to(device), layers)
+        for name in layers:
+            grams = gram_matrix(features[name]).double().cpu()
+            sums[name] = sums[name] + grams.sum(0) if name in sums else grams.sum(0)
+        for i, (_, rng) in enumerate(pending):  # view by view, layer by layer: the order one pass at a time draws in
+            for name in layers:
+                pools[name].append(sample_vectors(features[name][i], per_view, rng))
+        seen += len(pending)
+        pending.clear()
+
     for path, (tensors, rng_state, error) in zip(paths, decoded, strict=True):
         if error is not None:
             skipped.add(path, error)
@@ -176,16 +197,13 @@ def style_target(
             rng = random.Random()
             rng.setstate(rng_state)  # where cutting the views left it: the samples below draw on from there
             for view in tensors:
-                with torch.no_grad(), autocast():
-                    features = vgg(view.to(device), layers)
-                for name in layers:
-                    g = gram_matrix(features[name])[0].double().cpu()
-                    sums[name] = sums[name] + g if name in sums else g
-                    pools[name].append(sample_vectors(features[name][0], per_view, rng))
-                seen += 1
+                if pending and (len(pending) == batch or pending[0][0].shape != view.shape):
+                    flush()
+                pending.append((view, rng))
             count += 1
         if progress is not None:
             progress(1)
+    flush()
     if count == 0:
         raise DataError(f"none of the {len(paths)} paintings could be read; see the skipped files above")
     grams = {name: (s / seen).float() for name, s in sums.items()}
@@ -240,7 +258,7 @@ def movement_target(
     chosen = sample_paths(paths, data.max_paintings, seed)
     target = style_target(chosen, vgg, loss.style_layers, data.style_size, device, cache_dir, skipped,
                           autocast, progress, min_views=data.style_views, seed=seed, samples=data.style_samples,
-                          workers=workers)
+                          workers=workers, batch=8 if device.type == "cuda" else 1)  # a CPU gains nothing from it
     return target, chosen
 
 
