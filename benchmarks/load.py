@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4, help="the load comes in this many blocks, with a part "
                         "of the in-process loop before each and after the last")
     parser.add_argument("--loop-rounds", type=int, default=2, help="rounds of the photos the loop paints each time")
+    parser.add_argument("--server-args", default="", help="more options for artstyle serve, e.g. '--workers 2'")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -258,7 +259,7 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "artstyle", "serve", "--port", str(port), "-q"]
+    command = [sys.executable, "-m", "artstyle", "serve", "--port", str(port), "-q", *args.server_args.split()]
     server = subprocess.Popen(command)
     results = Results()
     try:
