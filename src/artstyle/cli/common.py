@@ -163,17 +163,34 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 def progress_factory(args: argparse.Namespace, log_interval: float = 30.0) -> Callable[..., Any]:
     """Progress bars on a terminal; without one (a log file, a scheduler), a log line at most every
-    ``log_interval`` seconds; nothing with --quiet."""
-    from tqdm import tqdm
+    ``log_interval`` seconds; nothing with --quiet (without importing tqdm, which a quick
+    ``stylize`` would notice)."""
 
     def factory(**kwargs: Any) -> Any:
         if args.quiet:
-            return tqdm(disable=True, **kwargs)
+            return NoProgress()
         if not sys.stderr.isatty():
             return LogProgress(interval=log_interval, **kwargs)
+        from tqdm import tqdm
+
         return tqdm(dynamic_ncols=True, unit_scale=False, smoothing=0.1, **kwargs)
 
     return factory
+
+
+class NoProgress:
+    """A progress bar that shows nothing."""
+
+    n = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class LogProgress:
