@@ -1,7 +1,7 @@
 """The web server under load: 40 clients at once against ``artstyle serve`` on loopback.
 
 Starts ``artstyle serve`` in a subprocess with its defaults (the shipped models, one stylization at
-a time, a queue of 8), warms it up, then runs --clients concurrent clients until --requests have
+a time, a queue of 16), warms it up, then runs --clients concurrent clients until --requests have
 been sent or --seconds have passed. Most requests upload real photos of three sizes (COCO's
 224 px, about 640 px, about 1024 px) to four movements; a share are bad requests: not an image, a
 truncated JPEG, strength 2, an unknown movement, an unknown page, and a 1 GiB upload declared the
@@ -318,7 +318,7 @@ def main() -> None:
         "settings": {"clients": args.clients, "requests": args.requests, "seconds": args.seconds,
                      "blocks": args.blocks, "bad_share": args.bad_share,
                      "photos": [f"{label}: {name}" for label, name, _ in photos], "movements": MOVEMENTS,
-                     "server": "artstyle serve (defaults: shipped models, --workers 1 --queue 8)"},
+                     "server": "artstyle serve (defaults: shipped models, --workers 1 --queue 16)"},
         "statuses": dict(sorted(results.statuses.items())),
         "statuses_by_request": results.by_kind,
         "accepted": {"count": accepted, "per_s": round(server_rate, 3), "busy_s": round(results.busy_s, 1),

@@ -25,7 +25,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-megapixels", type=positive_int, default=40, help="largest photo, megapixels (413 above)")
     p.add_argument("--max-output-side", type=positive_int, default=2048, help="longest side of a result, px")
     p.add_argument("--workers", type=positive_int, default=1, help="stylizations running at once")
-    p.add_argument("--queue", type=positive_int, default=8, help="requests that may wait; more get 503")
+    p.add_argument("--queue", type=positive_int, default=16,
+                   help="requests that may wait; more get 503 with a Retry-After of a second or more, so hold more "
+                        "than a second of painting, or the queue drains while those refused wait")
     engine_option(p)
     common_options(p)
     p.set_defaults(run=run)

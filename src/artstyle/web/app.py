@@ -48,7 +48,9 @@ class Limits:
     max_pixels: int = 40_000_000
     max_output_side: int = 2048  # px; larger photos are scaled down to this
     workers: int = 1  # stylizations running at once
-    queue: int = 8  # requests allowed to wait; more get 503
+    # requests allowed to wait; more get 503. A 503's Retry-After is a whole second at least, so the
+    # queue should hold more than a second of painting, or it drains while the refused wait
+    queue: int = 16
 
 
 @dataclass(frozen=True)
