@@ -28,7 +28,8 @@ def test_every_engine_is_a_stylizer_and_paints_what_pytorch_paints(trained_run: 
     _photo().save(tmp_path / "p.png")
     export_onnx(ModelFolder.read(folder), onnx_file, tmp_path / "p.png")
     reference = load(folder, engine="torch", precision="fp32")
-    stylizers = {"openvino": load(folder, engine="openvino", precision="fp32"), "auto": load(folder),
+    # fp32 for auto: int8, the default where bf16 is not native, has a test of its own (on a shipped model)
+    stylizers = {"openvino": load(folder, engine="openvino", precision="fp32"), "auto": load(folder, precision="fp32"),
                  "onnxruntime": load(onnx_file), "torch bf16": load(folder, engine="torch", precision="bf16")}
     expected = to_tensor(reference(_photo()))
     for name, stylizer in stylizers.items():
@@ -43,7 +44,7 @@ def test_every_engine_is_a_stylizer_and_paints_what_pytorch_paints(trained_run: 
 def test_auto_paints_plain_calls_with_openvino_and_the_rest_with_pytorch(trained_run: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(openvino_engine, "gpu_may_exist", lambda: False)
-    stylizer = load(trained_run / "ember")
+    stylizer = load(trained_run / "ember", precision="fp32")  # both engines alike, to compare them
     stylizer(_photo())
     assert stylizer.engines_used() == ["openvino"]
     half = stylizer(_photo(), strength=0.5)
