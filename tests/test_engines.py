@@ -72,3 +72,24 @@ def test_the_package_exports_load_lazily() -> None:
     assert artstyle.load is load and artstyle.ModelFolder is ModelFolder
     with pytest.raises(AttributeError, match="no attribute 'stylise'"):
         artstyle.stylise  # noqa: B018
+
+
+def test_a_job_openvino_cannot_paint_never_exports_the_model_for_it(trained_run: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openvino_engine, "gpu_may_exist", lambda: False)
+    monkeypatch.setenv("ARTSTYLE_CACHE", str(tmp_path / "cache"))
+    stylizer = load(trained_run / "ember")
+    stylizer.check(strength=0.5)
+    stylizer(_photo(), strength=0.5)
+    assert stylizer.engines_used() == ["torch"] and not (tmp_path / "cache" / "onnx").exists()
+    stylizer(_photo())
+    assert stylizer.engines_used() == ["openvino", "torch"] and list((tmp_path / "cache" / "onnx").iterdir())
+
+
+def test_an_onnx_file_refuses_tiles_and_other_precisions(trained_run: Path, tmp_path: Path) -> None:
+    _photo().save(tmp_path / "p.png")
+    export_onnx(ModelFolder.read(trained_run / "ember"), tmp_path / "ember.onnx", tmp_path / "p.png")
+    with pytest.raises(UsageError, match="runs as exported, in fp32, not int8"):
+        load(tmp_path / "ember.onnx", precision="int8")
+    with pytest.raises(UsageError, match="cannot paint in tiles"):
+        load(tmp_path / "ember.onnx").check(tile=256)

@@ -261,3 +261,10 @@ def _pillow_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def test_a_thin_jpeg_is_refused_with_its_own_size_not_its_reduced_decode(tmp_path: Path) -> None:
+    path = tmp_path / "thin.jpg"
+    Image.new("RGB", (64, 2000), (90, 90, 90)).save(path)
+    with pytest.raises(ImageError, match="64x2000 is too thin to paint"):
+        resize_for_painting(open_image(path, max_side=200), 200)

@@ -77,13 +77,27 @@ def test_not_a_model_folder(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model": to_dict(ModelConfig(channels=8))}))
     with pytest.raises(ModelError, match="names no movement"):
         ModelFolder.read(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"model": to_dict(ModelConfig(channels=8, movements=("a",))),
-                                                      "colour": "red"}))
-    with pytest.raises(ModelError, match="unknown RunConfig setting.*colour"):
+    model = to_dict(ModelConfig(channels=8, movements=("a",)))
+    (tmp_path / "config.json").write_text(json.dumps({"model": {**model, "wings": 2}}))
+    with pytest.raises(ModelError, match="unknown ModelConfig setting.*wings"):  # the network must be understood
         ModelFolder.read(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model": to_dict(ModelConfig(channels=8, movements=("a",)))}))
     with pytest.raises(ModelError, match="do not load"):
         ModelFolder.read(tmp_path).load_network()
+
+
+def test_settings_of_a_newer_artstyle_outside_the_network_are_ignored(tmp_path: Path) -> None:
+    _saved(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    data = json.loads(path.read_text())
+    data["description"] = "from the future"
+    data["loss"]["style_mix"] = 0.5
+    data["trained"]["gpu_name"] = "H900"
+    data["trained"]["paintings"]["ember"]["licence"] = "public domain"
+    path.write_text(json.dumps(data))
+    read = ModelFolder.read(tmp_path / "m")
+    assert read.trained is not None and read.trained.steps == 7 and read.paintings("ember").used == 3
+    read.load_network()
 
 
 def test_references_resolve_to_model_folders(trained_run: Path, tmp_path: Path) -> None:

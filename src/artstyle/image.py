@@ -60,7 +60,9 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, max_
                     )
                 if max_side is not None and im.format == "JPEG" and max(im.size) > max_side:
                     scale = max_side / max(im.size)
-                    im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
+                    wanted = (math.ceil(im.width * scale), math.ceil(im.height * scale))
+                    if min(wanted) >= MIN_SIDE:  # else decoded whole, so that "too thin" names its real size
+                        im.draft("RGB", wanted)
                 im.load()
                 rgb = _to_rgb(ImageOps.exif_transpose(im))
     except ArtstyleError:

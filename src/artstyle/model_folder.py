@@ -16,23 +16,27 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import RunConfig, from_dict, to_dict
+from .config import DataConfig, LossConfig, RunConfig, TrainConfig, from_dict, to_dict
 from .errors import ArtstyleError, ModelError, UsageError
 from .image import atomic_write
 
 if TYPE_CHECKING:
     from torch import nn
 
+log = logging.getLogger(__name__)
+
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FAST_SUFFIX = "-fast"  # shipped half-width variants: baroque-fast, ...
 ONNX_CONFIG_KEY = "artstyle_config"  # metadata of an exported .onnx file: its model's config.json
+_FIELD_TYPES: dict[str, type] = {"loss": LossConfig, "data": DataConfig, "train": TrainConfig}
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class ModelFolder:
     @property
     def is_onnx(self) -> bool:
         """Whether this is an exported ``.onnx`` file rather than a folder of weights."""
-        return self.path is not None and self.path.suffix == ".onnx"
+        return self.path is not None and self.path.suffix == ".onnx" and not self.path.is_dir()
 
     def paintings(self, movement: str) -> PaintingsRecord:
         """What ``movement``'s style was learnt from (an empty record when nothing was recorded)."""
@@ -117,12 +121,18 @@ class ModelFolder:
             data = dict(data)
             data.pop("movements", None)  # written twice by artstyle before 0.1.0's model folder type
             trained = data.pop("trained", None)
-            record = None if trained is None else _training_record(trained)
-            model = ModelFolder(
-                name=str(data.pop("name", None) or "+".join(data["model"]["movements"])),
-                artstyle_version=str(data.pop("artstyle_version", "")),
-                vgg_weights_id=str(data.pop("vgg_weights_id", "")),
-                config=from_dict(RunConfig, data), trained=record, path=path)
+            record = None if trained is None else _training_record(trained, where)
+            name = str(data.pop("name", None) or "+".join(data["model"]["movements"]))
+            version = str(data.pop("artstyle_version", ""))
+            weights_id = str(data.pop("vgg_weights_id", ""))
+            # the network's settings must all be understood; the rest may come from a newer artstyle
+            sections = {"model": dict(data.pop("model"))}
+            for section in ("loss", "data", "train"):
+                if section in data:
+                    sections[section] = _known(_FIELD_TYPES[section], dict(data.pop(section)), f"{section} ", where)
+            _known(ModelFolder, data, "", where)
+            model = ModelFolder(name=name, artstyle_version=version, vgg_weights_id=weights_id,
+                                config=from_dict(RunConfig, sections), trained=record, path=path)
         except (ValueError, KeyError, TypeError, ArtstyleError) as err:
             raise ModelError(f"{where}: not a valid artstyle model config ({err})") from None
         if not model.movements:
@@ -209,15 +219,25 @@ class ModelFolder:
         return network.eval()
 
 
-def _training_record(data: dict[str, Any]) -> TrainingRecord:
+def _training_record(data: dict[str, Any], where: Path | None) -> TrainingRecord:
     data = dict(data)
     paintings = {}
     for movement, entry in dict(data.pop("paintings", {})).items():
         entry = dict(entry)
         if "folder" in entry:  # one folder per movement, before movements could be unions of folders
             entry["folders"] = [entry.pop("folder")]
-        paintings[movement] = from_dict(PaintingsRecord, entry)
-    return dataclasses.replace(from_dict(TrainingRecord, data), paintings=paintings)
+        paintings[movement] = from_dict(PaintingsRecord, _known(PaintingsRecord, entry, "trained paintings ", where))
+    record = from_dict(TrainingRecord, _known(TrainingRecord, data, "trained ", where))
+    return dataclasses.replace(record, paintings=paintings)
+
+
+def _known(cls: type, data: dict[str, Any], what: str, where: Path | None) -> dict[str, Any]:
+    """``data`` without the keys ``cls`` has no field for (a newer artstyle's, say), which are logged."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        log.debug("%s: ignoring %ssetting(s) this artstyle does not know: %s", where, what, ", ".join(unknown))
+    return {k: v for k, v in data.items() if k in fields}
 
 
 def unwrap(network: nn.Module) -> nn.Module:

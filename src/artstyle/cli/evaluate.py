@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     paintings = Path(args.paintings) if args.paintings else None
     report: dict[str, Any] = {"photos": [str(p) for p in photos], "size": args.size, "device": str(device),
                               "models": []}
-    stylizers = [load(model, engine=args.engine, device=device, precision=args.precision)
+    stylizers = [load(model, engine=args.engine, device=args.device, precision=args.precision)
                  for model in resolve_models(args.model)]
     judge = None if args.no_judge else _build_judge(args, stylizers, photos, paintings, device, cache)
     if judge is not None:

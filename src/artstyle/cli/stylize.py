@@ -135,7 +135,8 @@ def _paint_all(pairs: Sequence[tuple[Path, Path]], stylizer: Any, args: argparse
     with ThreadPoolExecutor(1, thread_name_prefix="artstyle-read") as readers, \
             ThreadPoolExecutor(1, thread_name_prefix="artstyle-write") as writers:
         reads = deque(readers.submit(read, src) for src, _ in pairs[:AHEAD])
-        writes: deque[tuple[Path, Path, Future[None]]] = deque()
+        # (input, output, its write or None, the error that skipped it or None), in input order
+        done: deque[tuple[Path, Path, Future[None] | None, ImageError | None]] = deque()
         for i, (src, dst) in enumerate(pairs):
             if i + AHEAD < len(pairs):
                 reads.append(readers.submit(read, pairs[i + AHEAD][0]))
@@ -146,16 +147,20 @@ def _paint_all(pairs: Sequence[tuple[Path, Path]], stylizer: Any, args: argparse
                 result = stylizer(image, size=args.size, movement=movement, strength=args.strength,
                                   preserve_color=args.preserve_color, tile=args.tile)
             except ImageError as err:
-                yield src, dst, err
-                continue
-            writes.append((src, dst, writers.submit(save_image, result, dst)))
-            while len(writes) > AHEAD or (writes and writes[0][2].done()):
-                done_src, done_dst, future = writes.popleft()
-                future.result()  # a write that failed stops the run, with its one line
-                yield done_src, done_dst, None
-        for done_src, done_dst, future in writes:
-            future.result()
-            yield done_src, done_dst, None
+                done.append((src, dst, None, err))
+            else:
+                done.append((src, dst, writers.submit(save_image, result, dst), None))
+            while done and (len(done) > AHEAD or done[0][2] is None or done[0][2].done()):
+                yield _finished(*done.popleft())
+        while done:
+            yield _finished(*done.popleft())
+
+
+def _finished(src: Path, dst: Path, write: Future[None] | None, error: ImageError | None
+              ) -> tuple[Path, Path, ImageError | None]:
+    if write is not None:
+        write.result()  # a write that failed stops the run, with its one line
+    return src, dst, error
 
 
 def run_sheet(args: argparse.Namespace) -> int:

@@ -51,6 +51,9 @@ def load(ref: str | Path | ModelFolder, engine: str = "auto", device: Any = "aut
                              "--engine torch to run the .onnx file with ONNX Runtime")
         if compile:
             raise UsageError("--compile applies to PyTorch models; give the model folder, not the .onnx file")
+        if precision not in ("auto", "fp32"):
+            raise UsageError(f"an .onnx file runs as exported, in fp32, not {precision}; give the model folder "
+                             "for other precisions")
         from .onnx_engine import OnnxStylizer
 
         return OnnxStylizer(model)
@@ -65,12 +68,7 @@ def load(ref: str | Path | ModelFolder, engine: str = "auto", device: Any = "aut
     on_cpu = device_name == "cpu" or (device_name == "auto" and not openvino_engine.gpu_may_exist())
     if (engine == "auto" and on_cpu and not compile and not model.conditional
             and openvino_engine.openvino_available()):
-        try:
-            fast = openvino_engine.OpenVinoStylizer(model, precision)
-        except (ArtstyleError, OSError) as err:
-            log.warning("the OpenVINO engine is unavailable (%s); using PyTorch", err)
-        else:
-            return AutoStylizer(fast, device, precision)
+        return AutoStylizer(model, device, precision)
     from .torch_engine import TorchStylizer
 
     return TorchStylizer(model, device=device, precision=precision, compile=compile)
@@ -78,16 +76,30 @@ def load(ref: str | Path | ModelFolder, engine: str = "auto", device: Any = "aut
 
 class AutoStylizer(StylizerBase):
     """OpenVINO for what it paints (whole images, the model's own movement, full strength), PyTorch
-    for the rest, loaded when first needed."""
+    for the rest; each loaded when first needed, so a job OpenVINO cannot paint never exports the
+    model for it, and one it can never starts PyTorch. Where OpenVINO cannot start (an unwritable
+    cache, a failed export), PyTorch paints everything, after one warning."""
 
     engine = "auto"
 
-    def __init__(self, fast: openvino_engine.OpenVinoStylizer, device: Any = "auto", precision: str = "auto") -> None:
-        super().__init__(fast.model)
-        self.fast = fast
-        self.precision = fast.precision
+    def __init__(self, model: ModelFolder, device: Any = "auto", precision: str = "auto") -> None:
+        super().__init__(model)
+        self.precision = openvino_engine.resolve_precision(precision)
         self._device, self._precision = device, precision
+        self._fast: openvino_engine.OpenVinoStylizer | None = None
+        self._fast_failed = False
         self._torch: Any = None
+
+    @property
+    def fast(self) -> openvino_engine.OpenVinoStylizer | None:
+        """The OpenVINO stylizer (made on first use), or None where it cannot start."""
+        if self._fast is None and not self._fast_failed:
+            try:
+                self._fast = openvino_engine.OpenVinoStylizer(self.model, self._precision)
+            except (ArtstyleError, OSError) as err:
+                log.warning("the OpenVINO engine is unavailable (%s); using PyTorch", err)
+                self._fast_failed = True
+        return self._fast
 
     @property
     def pytorch(self) -> Any:
@@ -102,11 +114,16 @@ class AutoStylizer(StylizerBase):
     def _for(self, size: tuple[int, int] | None, movement: Movement, strength: float, preserve_color: bool,
              tile: int | None) -> Any:
         whole = size is None or not tile_for(size, tile)
-        return self.fast if is_plain(movement, strength, preserve_color, tile) and whole else self.pytorch
+        if is_plain(movement, strength, preserve_color, tile) and whole and self.fast is not None:
+            return self.fast
+        return self.pytorch
 
     def check(self, movement: Movement = None, strength: float = 1.0, preserve_color: bool = False,
               tile: int | None = None) -> None:
-        self._for(None, movement, strength, preserve_color, tile).check(movement, strength, preserve_color, tile)
+        if is_plain(movement, strength, preserve_color, tile):
+            super().check(movement, strength, preserve_color, tile)  # without loading either engine
+        else:
+            self.pytorch.check(movement, strength, preserve_color, tile)
 
     def __call__(self, image: Image.Image, size: int | None = None, movement: Movement = None,
                  strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
@@ -120,4 +137,5 @@ class AutoStylizer(StylizerBase):
         return engine.stylize_tensor(images, movement, strength, preserve_color, tile)  # type: ignore[no-any-return]
 
     def engines_used(self) -> list[str]:
-        return sorted({*self.fast.engines_used(), *(self._torch.engines_used() if self._torch else [])})
+        engines = [e for e in (self._fast, self._torch) if e is not None]
+        return sorted({name for e in engines for name in e.engines_used()})

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ArtstyleError, ModelError
+from ..errors import ArtstyleError, ModelError, UsageError
 from ..model_folder import ModelFolder
+from .base import Movement
 from .torch_engine import TensorStylizer
 
 
@@ -31,6 +32,13 @@ class OnnxStylizer(TensorStylizer):
         except Exception as err:
             raise ModelError(f"{model.path}: ONNX Runtime cannot load it ({err})") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def check(self, movement: Movement = None, strength: float = 1.0, preserve_color: bool = False,
+              tile: int | None = None) -> None:
+        super().check(movement, strength, preserve_color, tile)
+        if tile:
+            raise UsageError("an .onnx file cannot paint in tiles (its instance norms would not agree across "
+                             "them); give the model folder, or --tile 0")
 
     def _run(self, images: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         feeds = {"image": images.detach().cpu().float().numpy()}

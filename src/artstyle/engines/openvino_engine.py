@@ -93,7 +93,10 @@ def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux: ask OpenVINO
-        return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        try:
+            return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        except Exception:  # no openvino (its engine then says so), or a plugin that cannot tell
+            return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
@@ -130,7 +133,13 @@ def cached_int8_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
     path = source.with_name(f"{source.stem}-int8-{INT8_VERSION}.onnx")
     if not path.is_file():
         log.info("quantising %s to int8 for this CPU (once; cached in %s)", folder, path.parent)
-        data = quantized_onnx(source)
+        try:
+            data = quantized_onnx(source)
+        except ArtstyleError:
+            raise
+        except Exception as err:  # onnxruntime's quantiser can fail in many ways; painting need not
+            raise ArtstyleError(f"could not quantise {folder} to int8 ({type(err).__name__}: {err}); "
+                                "use --precision fp32") from None
         atomic_write(path, lambda f: f.write(data))
     return path
 
