@@ -130,7 +130,8 @@ class ModelFolder:
             for section in ("loss", "data", "train"):
                 if section in data:
                     sections[section] = _known(_FIELD_TYPES[section], dict(data.pop(section)), f"{section} ", where)
-            _known(ModelFolder, data, "", where)
+            if data:  # what is left is no setting this artstyle knows
+                log.debug("%s: ignoring setting(s) this artstyle does not know: %s", where, ", ".join(sorted(data)))
             model = ModelFolder(name=name, artstyle_version=version, vgg_weights_id=weights_id,
                                 config=from_dict(RunConfig, sections), trained=record, path=path)
         except (ValueError, KeyError, TypeError, ArtstyleError) as err:

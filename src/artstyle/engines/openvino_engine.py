@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .. import __version__
-from ..config import default_cache_dir
+from ..config import INFERENCE_PRECISIONS, default_cache_dir
 from ..errors import ArtstyleError, ModelError, UsageError
 from ..image import atomic_write, from_array, open_image, resize_for_painting, resize_max, to_array
 from ..model_folder import CONFIG_FILE, MODEL_FILE, ModelFolder
@@ -46,7 +46,6 @@ INT8_VERSION = 1  # part of the int8 copy's cache key: bump when the calibration
 COMPILED_SHAPES = 4  # compiled networks kept in memory per model, one per input shape
 COMPILE_CACHE_ENTRIES = 32  # compiled networks kept on disk (one per model and shape); older ones are deleted
 OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # artstyle's names -> OpenVINO's
-PRECISIONS = ("auto", "int8", *OPENVINO_PRECISION)
 # oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA, which OpenVINO's CPU plugin obeys) under which bf16 is native
 BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
              "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
@@ -103,8 +102,8 @@ def cpu_has_bf16() -> bool:
 def resolve_precision(precision: str) -> str:
     """``auto``: bf16 where the CPU computes it natively, else int8 (fp32 without onnxruntime, which
     the one-time quantisation needs)."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision not in INFERENCE_PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(INFERENCE_PRECISIONS)}")
     if precision != "auto":
         return precision
     if cpu_has_bf16():
