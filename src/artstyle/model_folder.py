@@ -51,6 +51,19 @@ class PaintingsRecord:
 
 
 @dataclass(frozen=True)
+class DistillationRecord:
+    """What a student network (``artstyle distil``) learnt from: its teacher, and the loss weights."""
+
+    teacher: str = ""  # the teacher's name
+    teacher_path: str = ""  # where it was read from
+    teacher_channels: int = 0
+    teacher_residual_blocks: int = 0
+    pixel_weight: float = 0.0
+    feature_weight: float = 0.0
+    feature_layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TrainingRecord:
     """What a training run did: how long, where, on what."""
 
@@ -65,6 +78,7 @@ class TrainingRecord:
     photos_skipped: int = 0
     preview_photos: tuple[str, ...] = ()  # names of the photos held out for preview.png
     paintings: dict[str, PaintingsRecord] = field(default_factory=dict)  # by movement
+    distilled: DistillationRecord | None = None  # a distilled student's teacher; None when trained on the objective
 
 
 @dataclass(frozen=True)
@@ -228,8 +242,11 @@ def _training_record(data: dict[str, Any], where: Path | None) -> TrainingRecord
         if "folder" in entry:  # one folder per movement, before movements could be unions of folders
             entry["folders"] = [entry.pop("folder")]
         paintings[movement] = from_dict(PaintingsRecord, _known(PaintingsRecord, entry, "trained paintings ", where))
+    distilled = data.pop("distilled", None)
+    if distilled is not None:
+        distilled = from_dict(DistillationRecord, _known(DistillationRecord, dict(distilled), "distilled ", where))
     record = from_dict(TrainingRecord, _known(TrainingRecord, data, "trained ", where))
-    return dataclasses.replace(record, paintings=paintings)
+    return dataclasses.replace(record, paintings=paintings, distilled=distilled)
 
 
 def _known(cls: type, data: dict[str, Any], what: str, where: Path | None) -> dict[str, Any]:

@@ -722,7 +722,8 @@ def write_losses_csv(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def plot_losses(path: Path, history: list[dict[str, float]], title: str) -> None:
-    """Two panels on a log scale: total/content/style/tv, and style by layer."""
+    """Two panels on a log scale: the weighted losses (total, content, style, tv; or a distillation's
+    pixel and features), and the style (or features) loss by VGG layer."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -730,16 +731,19 @@ def plot_losses(path: Path, history: list[dict[str, float]], title: str) -> None
 
     steps = [row["step"] for row in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("total", "content", "style", "tv"):
+    weighted = ("total", "content", "style", "tv", "pixel", "features")
+    for key in (k for k in weighted if k in history[0]):
         ax1.plot(steps, [row[key] for row in history], label=key)
-    for key in (k for k in history[0] if k.startswith("style/")):
-        ax2.plot(steps, [row[key] for row in history], label=key.split("/", 1)[1])
-    for ax, sub in ((ax1, "weighted losses"), (ax2, "style loss by VGG layer")):
+    by_layer = "style" if any(k.startswith("style/") for k in history[0]) else "features"
+    for name in (k for k in history[0] if k.startswith(f"{by_layer}/")):
+        ax2.plot(steps, [row[name] for row in history], label=name.split("/", 1)[1])
+    for ax, sub in ((ax1, "weighted losses"), (ax2, f"{by_layer} loss by VGG layer")):
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(sub)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()
