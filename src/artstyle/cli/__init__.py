@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args)
     try:
-        if args.quiet:
+        if args.quiet or not sys.stderr.isatty():  # no tqdm bars, so no log lines to keep off them
             return int(args.run(args))
         from tqdm.contrib.logging import logging_redirect_tqdm
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig, TrainConfig, to_dict
+from ..config import DISTIL_CHANNELS, DISTIL_IMAGE_SIZE, DISTIL_TRAIN, RunConfig, TrainConfig, to_dict
 from ..errors import ModelError, TrainingError, TrainingInterrupted, UsageError
 from ..image import image_grid, save_image, to_pil, to_tensor
 from ..model_folder import DistillationRecord, ModelFolder, TrainingRecord
@@ -67,11 +67,11 @@ class DistilRequest:
     photos: tuple[Path, ...]  # folders (searched recursively), text files of paths, or photos
     out: Path  # the student's model folder
     name: str | None = None  # the student's name (default: the teacher's, with "-fast")
-    channels: int = 16
+    channels: int = DISTIL_CHANNELS
     residual_blocks: int = 5
-    image_size: int = 192  # side of the square photo crops, px
+    image_size: int = DISTIL_IMAGE_SIZE  # side of the square photo crops, px
     preview_photos: int = 4
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, lr=2e-3))
+    train: TrainConfig = DISTIL_TRAIN
     pixel_weight: float = 10.0  # of the mean absolute pixel difference, images in [0, 1]
     feature_weight: float = 1.0  # of each FEATURE_LAYERS relative error
     device: torch.device = torch.device("cpu")
@@ -104,6 +104,8 @@ def distil(request: DistilRequest, progress: ProgressFactory = _NoProgress) -> T
     )
     folder = request.out
     check_output_folder(folder, request.resume, request.overwrite)
+    if request.resume and not (folder / CHECKPOINT_FILE).exists():
+        raise UsageError(f"{folder / CHECKPOINT_FILE}: no checkpoint to resume; run without --resume to start")
     remove_leftovers(folder)
     start_time = time.time()
     with terminate_as_interrupt():
@@ -171,8 +173,6 @@ class _Distillation:
             self.history = [dict(row) for row in state["history"]]
             self.step = int(state["step"])
             log.info("%s: resuming at step %d of %d", self.name, self.step, self.config.train.steps)
-        elif request.resume:
-            raise UsageError(f"{path}: no checkpoint to resume; run without --resume to start")
         elif request.overwrite:
             for filename in (CHECKPOINT_FILE, "model.safetensors"):
                 (request.out / filename).unlink(missing_ok=True)
