@@ -1,5 +1,6 @@
 """The command line: main([...]) in-process, and the installed command once."""
 
+import io
 import json
 import logging
 import os
@@ -297,3 +298,14 @@ def test_a_folder_is_painted_in_order_as_each_photo_alone(trained_run: Path, tmp
     assert main(["stylize", str(folder / "p4.png"), *model, "-o", str(tmp_path / "alone.png")]) == 0
     alone, in_folder = Image.open(tmp_path / "alone.png"), Image.open(tmp_path / "out" / "p4.png")
     assert np.array_equal(np.asarray(alone), np.asarray(in_folder))
+
+
+def test_output_cut_short_by_its_reader_is_no_error(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    class ClosedPipe(io.StringIO):  # what `artstyle models | head -1` leaves artstyle writing to
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models"]) == 0
+    assert capsys.readouterr().err == ""

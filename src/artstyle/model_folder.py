@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-FAST_SUFFIX = "-fast"  # shipped half-width variants: baroque-fast, ...
+FAST_SUFFIX = "-fast"  # shipped quarter-width variants, distilled from the full models: baroque-fast, ...
 ONNX_CONFIG_KEY = "artstyle_config"  # metadata of an exported .onnx file: its model's config.json
 _FIELD_TYPES: dict[str, type] = {"loss": LossConfig, "data": DataConfig, "train": TrainConfig}
 
@@ -277,7 +277,7 @@ def is_model_folder(folder: str | Path) -> bool:
 
 def shipped_models(fast: bool = True) -> dict[str, Path]:
     """The models that come with the package, by name (folders under ``artstyle/pretrained``);
-    ``fast=False`` leaves out the half-width ``<movement>-fast`` variants."""
+    ``fast=False`` leaves out the quarter-width ``<movement>-fast`` variants."""
     root = Path(str(importlib.resources.files("artstyle") / "pretrained"))
     if not root.is_dir():
         return {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +21,7 @@ EPILOG = """\
 examples:
   artstyle demo                                         the sample photo in every shipped movement
   artstyle stylize photo.jpg --model baroque -o photo_baroque.png
-  artstyle stylize photo.jpg --model baroque-fast        the half-width model, quicker on a CPU
+  artstyle stylize photo.jpg --model baroque-fast        the quarter-width copy, quicker on a CPU
   artstyle sheet photo.jpg -o sheet.png                 every shipped movement side by side
   artstyle train paintings/ --photos photos/ --movements baroque,cubism --out runs/first
   artstyle stylize photos/ --model runs/first/cubism -o stylized/ --size 1024
@@ -63,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:  # SIGTERM during training arrives as one too (exit code 143)
         print("artstyle: interrupted", file=sys.stderr)
         return int(getattr(err, "exit_code", 130))
+    except BrokenPipeError:  # whoever read the output stopped early (artstyle models | head): no error
+        try:  # so that Python's own flush of stdout at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
     except MemoryError:
         print("artstyle: error: out of memory; use a smaller --size or --batch-size", file=sys.stderr)
         return 1

@@ -19,9 +19,9 @@ def add_parser(sub: Any) -> None:
         description="Train a narrower network (a student) to paint what MODEL paints, on ordinary photos: "
                     "it matches MODEL's output pixel by pixel and in VGG-19's first layers. It needs far "
                     "fewer steps than training the look from paintings, and the result paints like MODEL "
-                    "at a fraction of its cost (8 channels: about an eighth of the full width's network time on an AVX2 CPU). OUT "
-                    "gets model.safetensors, config.json, checkpoint.pt, losses.csv, loss.png and "
-                    "preview.png (photo, MODEL, student).",
+                    "at a fraction of its cost (8 channels: about an eighth of the full width's network time "
+                    "on an AVX2 CPU). OUT gets model.safetensors, config.json, checkpoint.pt, losses.csv, "
+                    "loss.png and preview.png (photo, MODEL, student).",
     )
     p.add_argument("model", metavar="MODEL", help="the teacher: a shipped model's name or a model folder")
     p.add_argument("--photos", required=True, nargs="+", metavar="PHOTOS",

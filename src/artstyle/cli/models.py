@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             "steps": trained.steps if trained else None,
             "image_size": model.config.data.image_size,
             "trained_on": f"{trained.device} ({trained.precision}), {trained.seconds} s" if trained else None,
+            "distilled_from": trained.distilled.teacher if trained and trained.distilled else None,
             "folder": str(folder),
         })
     if args.json:
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         paintings = sum(n or 0 for n in row["paintings"].values())
         joint = f" (joint: {', '.join(row['movements'])})" if len(row["movements"]) > 1 else ""
-        print(f"{row['name'] + joint:<24} {paintings:>4} paintings, {row['photos']} photos, "
-              f"{row['steps']} steps at {row['image_size']} px, width {row['channels']}, on {row['trained_on']}")
+        how = (f"distilled from {row['distilled_from']} ({paintings} paintings) on {row['photos']} photos"
+               if row["distilled_from"] else f"{paintings:>4} paintings, {row['photos']} photos")
+        print(f"{row['name'] + joint:<24} {how}, {row['steps']} steps at {row['image_size']} px, "
+              f"width {row['channels']}, on {row['trained_on']}")
     return 0

@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
                        description="Apply a movement model to image files and/or folders of images.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--model", "-m", required=True, metavar="MODEL",
-                   help="a shipped model's name (see 'artstyle models': baroque, or its half-width "
+                   help="a shipped model's name (see 'artstyle models': baroque, or its quarter-width "
                         "baroque-fast, ...), a model folder written by 'artstyle train' (OUT/<movement>), "
                         "or an .onnx file written by 'artstyle export'")
     p.add_argument("-o", "--output", metavar="OUTPUT", default=None,
