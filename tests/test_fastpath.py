@@ -15,7 +15,7 @@ from artstyle.cli import main
 from artstyle.config import ModelConfig, RunConfig
 from artstyle.engines import openvino_engine as fastpath
 from artstyle.engines.torch_engine import TorchStylizer
-from artstyle.errors import UsageError
+from artstyle.errors import ArtstyleError, UsageError
 from artstyle.image import psnr, to_array
 from artstyle.model_folder import ModelFolder
 from artstyle.models import build_model
@@ -49,6 +49,20 @@ def test_openvino_paints_what_pytorch_paints(trained_run: Path, tmp_path: Path) 
     assert fast(_photo(90, 60), size=45).size == (45, 30)
     exact_fp32 = fastpath.OpenVinoStylizer(ModelFolder.read(folder), precision="fp32", cache_dir=tmp_path)
     assert _psnr(exact_fp32(_photo(53, 37)), exact(_photo(53, 37))) > 60
+
+
+def test_each_shape_is_saved_once_and_later_processes_skip_the_export(trained_run: Path, tmp_path: Path) -> None:
+    model = ModelFolder.read(trained_run / "ember")
+    first = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
+    painted = first(_photo(53, 37))
+    saved = sorted(p.name for p in (tmp_path / "openvino-ir").iterdir())
+    assert len(saved) == 2 and saved[0].endswith("-1x3x37x53.bin") and saved[1].endswith("-1x3x37x53.xml")
+    fastpath.cached_onnx(trained_run / "ember", tmp_path).write_bytes(b"not onnx")  # a later process must not read it
+    later = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
+    assert _psnr(later(_photo(53, 37)), painted) > 80  # the shape it has: from the saved IR alone
+    with pytest.raises(ArtstyleError, match="cannot read this cached export"):
+        later(_photo(64, 48))  # a new shape needs the export, and says what to do when it is broken
+    assert sorted(p.name for p in (tmp_path / "openvino-ir").iterdir()) == saved  # no temporary files left
 
 
 def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_path: Path,
