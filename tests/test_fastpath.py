@@ -65,6 +65,14 @@ def test_each_shape_is_saved_once_and_later_processes_skip_the_export(trained_ru
     assert sorted(p.name for p in (tmp_path / "openvino-ir").iterdir()) == saved  # no temporary files left
 
 
+def test_a_shape_that_cannot_be_saved_is_compiled_from_memory(trained_run: Path, tmp_path: Path) -> None:
+    model = ModelFolder.read(trained_run / "ember")
+    (tmp_path / "openvino-ir").write_text("a file where the folder of saved shapes would go")
+    unsaved = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)(_photo(53, 37))
+    saved = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path / "other")(_photo(53, 37))
+    assert _psnr(unsaved, saved) > 80
+
+
 def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     path = fastpath.cached_onnx(trained_run / "ember", tmp_path)

@@ -248,10 +248,11 @@ class OpenVinoStylizer(StylizerBase):
         """The network compiled for one input shape: OpenVINO runs a static shape faster than a
         dynamic one, and sooner on the first image. Each shape's network is saved once as an IR
         file: compiled from its path, a later process finds it in the compile cache without
-        reading the export and reshaping it (about 50 ms of a process's start)."""
+        reading the export and reshaping it (20 to 30 ms of a process's start)."""
         if shape not in self._compiled:
             ir = self._shaped_ir(shape)
-            self._compiled[shape] = self._core.compile_model(str(ir), "CPU", self._properties)
+            network = str(ir) if ir is not None else self._network  # not saved (a full disk): from memory
+            self._compiled[shape] = self._core.compile_model(network, "CPU", self._properties)
             if len(self._compiled) > COMPILED_SHAPES:
                 self._compiled.popitem(last=False)
             _prune(self._compile_cache, COMPILE_CACHE_ENTRIES)
@@ -259,8 +260,9 @@ class OpenVinoStylizer(StylizerBase):
         self._compiled.move_to_end(shape)
         return self._compiled[shape]
 
-    def _shaped_ir(self, shape: tuple[int, ...]) -> Path:
-        """The export reshaped to ``shape``, as an IR file (.xml + .bin) in the cache: made now if missing."""
+    def _shaped_ir(self, shape: tuple[int, ...]) -> Path | None:
+        """The export reshaped to ``shape``, as an IR file (.xml + .bin) in the cache: made now if
+        missing. None when it cannot be written; the reshaped export is then in ``self._network``."""
         ir = self._shaped / f"{self._export.stem}-{'x'.join(map(str, shape))}.xml"
         if ir.exists() and ir.with_suffix(".bin").exists():
             return ir
@@ -271,15 +273,22 @@ class OpenVinoStylizer(StylizerBase):
                 raise ModelError(f"{self._export}: OpenVINO cannot read this cached export ({err}); "
                                  "delete it") from None
         self._network.reshape({"image": list(shape)})
-        self._shaped.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(suffix=".xml", prefix=f".{ir.stem}.", dir=self._shaped)
-        os.close(fd)
+        try:
+            self._shaped.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(suffix=".xml", prefix=f".{ir.stem}.", dir=self._shaped)
+            os.close(fd)
+        except OSError as err:
+            log.debug("not saving %s: %s", ir, err)
+            return None
         temporary = Path(name)
         try:
             import_openvino().save_model(self._network, str(temporary), compress_to_fp16=False)
             # the weights first: an .xml is only ever beside its own .bin
             os.replace(temporary.with_suffix(".bin"), ir.with_suffix(".bin"))
             os.replace(temporary, ir)
+        except (OSError, RuntimeError) as err:  # OpenVINO reports a failed write as a RuntimeError
+            log.debug("not saving %s: %s", ir, err)
+            return None
         finally:
             temporary.unlink(missing_ok=True)
             temporary.with_suffix(".bin").unlink(missing_ok=True)
