@@ -37,6 +37,20 @@ def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show the full traceback of unexpected errors")
 
 
+def run_options(g: Any, defaults: Any) -> None:
+    """The options ``train`` and ``distil`` share: seed, precision, how often to checkpoint and
+    preview; ``defaults`` is the command's TrainConfig."""
+    from ..config import PRECISIONS
+
+    g.add_argument("--seed", type=int, default=defaults.seed, help="random seed (CPU runs are reproducible)")
+    g.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                   help="auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere")
+    g.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
+                   help="steps between checkpoints")
+    g.add_argument("--preview-every", type=positive_int, default=defaults.preview_every,
+                   help="steps between preview.png refreshes")
+
+
 def look_options(p: argparse.ArgumentParser) -> None:
     """How a movement is painted: which one of a joint model, how strongly, in whose colours."""
     p.add_argument("--movement", default=None, metavar="NAME[:W,...]",

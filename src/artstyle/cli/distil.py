@@ -7,11 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .common import Formatter, common_options, count, emit, positive_float, positive_int, progress_factory, weight
+from .common import (
+    Formatter,
+    common_options,
+    count,
+    emit,
+    positive_float,
+    positive_int,
+    progress_factory,
+    run_options,
+    weight,
+)
 
 
 def add_parser(sub: Any) -> None:
-    from ..config import DISTIL_CHANNELS, DISTIL_IMAGE_SIZE, DISTIL_TRAIN, PRECISIONS
+    from ..config import DISTIL_CHANNELS, DISTIL_IMAGE_SIZE, DISTIL_TRAIN
 
     t = DISTIL_TRAIN
     p = sub.add_parser(
@@ -42,13 +52,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--feature-weight", type=weight, default=1.0,
                    help="weight of the VGG-19 feature match (relu1_1..relu3_1) beside the pixel match; 0: "
                         "pixels only, quicker per step but blurrier strokes")
-    g.add_argument("--seed", type=int, default=t.seed, help="random seed (CPU runs are reproducible)")
-    g.add_argument("--precision", choices=PRECISIONS, default=t.precision,
-                   help="auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere")
-    g.add_argument("--checkpoint-every", type=positive_int, default=t.checkpoint_every,
-                   help="steps between checkpoints")
-    g.add_argument("--preview-every", type=positive_int, default=t.preview_every,
-                   help="steps between preview.png refreshes")
+    run_options(g, t)
     g.add_argument("--preview-photos", type=count, default=4, help="photos held out and shown in preview.png")
     g.add_argument("--workers", type=count, default=None,
                    help="threads decoding photos ahead of training (default: the CPU cores but one, up to 4)")

@@ -19,6 +19,7 @@ from .common import (
     positive_float,
     positive_int,
     progress_factory,
+    run_options,
     weight,
 )
 
@@ -27,7 +28,6 @@ def add_parser(sub: Any) -> None:
     from ..config import (
         LOSS_PRESETS,
         PHOTO_LOADERS,
-        PRECISIONS,
         STREAM_FROM,
         STYLE_LOSSES,
         VGG_RELU_LAYERS,
@@ -65,16 +65,10 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--lr-step", type=count, default=t.lr_step,
                    help="steps between learning-rate drops (0: one drop at 3/4 of the run)")
     g.add_argument("--lr-gamma", type=positive_float, default=t.lr_gamma, help="factor of each learning-rate drop")
-    g.add_argument("--seed", type=int, default=t.seed, help="random seed (CPU runs are reproducible)")
-    g.add_argument("--precision", choices=PRECISIONS, default=t.precision,
-                   help="auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere")
+    run_options(g, t)
     g.add_argument("--compile", action="store_true",
                    help="compile the training step (torch.compile): faster steps after a compile of tens of "
                         "seconds, so worth it for long runs on a GPU (benchmarks/README.md has figures)")
-    g.add_argument("--checkpoint-every", type=positive_int, default=t.checkpoint_every,
-                   help="steps between checkpoints")
-    g.add_argument("--preview-every", type=positive_int, default=t.preview_every,
-                   help="steps between preview.png refreshes")
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; stops if there is none")
     g.add_argument("--resume-or-start", action="store_true",

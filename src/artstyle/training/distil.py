@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DISTIL_CHANNELS, DISTIL_IMAGE_SIZE, DISTIL_TRAIN, RunConfig, TrainConfig, to_dict
-from ..errors import ModelError, TrainingError, TrainingInterrupted, UsageError
+from ..errors import ModelError, UsageError
 from ..image import image_grid, save_image, to_pil, to_tensor
 from ..model_folder import DistillationRecord, ModelFolder, TrainingRecord
 from ..models import build_model
@@ -40,7 +40,6 @@ from .loop import (
     NonFinite,
     ProgressFactory,
     Shared,
-    Terminated,
     TrainRequest,
     TrainResult,
     _NoProgress,
@@ -49,6 +48,8 @@ from .loop import (
     default_workers,
     plot_losses,
     remove_leftovers,
+    run_steps,
+    stop_if_nonfinite,
     terminate_as_interrupt,
     write_losses_csv,
 )
@@ -179,33 +180,8 @@ class _Distillation:
 
     def run_steps(self, progress: ProgressFactory) -> None:
         """The steps left; on Ctrl-C or SIGTERM, a checkpoint and :class:`TrainingInterrupted`."""
-        tc = self.config.train
         self.student.train()
-        bar = progress(total=tc.steps * tc.batch_size, desc=self.name, unit="img", initial=self.step * tc.batch_size)
-        try:
-            while self.step < tc.steps:
-                losses = self.train_step()
-                bar.update(tc.batch_size)
-                if self.step % tc.log_every == 0 or self.step == tc.steps or self.step == 1:
-                    self.log_losses(losses, bar)
-                if self.step % tc.checkpoint_every == 0 and self.step < tc.steps:
-                    self.checkpoint()
-                if self.step % tc.preview_every == 0 and self.step < tc.steps:
-                    self.save_reports()
-                    self.student.train()
-        except KeyboardInterrupt as err:
-            bar.close()
-            self.crops.close()
-            self.checkpoint()
-            what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-            raise TrainingInterrupted(
-                f"{what}: {self.name} saved at step {self.step} of {tc.steps} in {self.checkpoint_path}; "
-                "run the same command with --resume to continue",
-                exit_code=143 if isinstance(err, Terminated) else 130,
-            ) from None
-        finally:
-            self.crops.close()
-        bar.close()
+        run_steps(self, progress)
 
     def draw_style(self, batch_size: int) -> torch.Tensor | None:
         """Each sample's movement (one-hot) for a several-movement network; None for one movement."""
@@ -234,12 +210,7 @@ class _Distillation:
         return losses
 
     def check_finite(self) -> None:
-        first = self.nonfinite.first()
-        if first is not None:
-            kept = (f"the last good checkpoint (step {self.last_good}) is kept in {self.checkpoint_path}; lower "
-                    "--lr and run again with --resume" if self.checkpoint_path.exists() else
-                    "no checkpoint was saved before it; lower --lr and run again")
-            raise TrainingError(f"{self.name}: the loss became {first[1]} at step {first[0]}; {kept}")
+        stop_if_nonfinite(self, "--lr")
 
     def checkpoint(self) -> None:
         self.check_finite()
@@ -261,6 +232,11 @@ class _Distillation:
         self.history.append(row)
         bar.set_postfix_str(f"step {self.step}/{self.config.train.steps} total {row['total']:.3g} "
                             f"pixel {row['pixel']:.3g} features {row['features']:.3g}")
+
+    def preview(self) -> None:
+        """Write the reports so far, then go back to training."""
+        self.save_reports()
+        self.student.train()
 
     def save_reports(self) -> None:
         """losses.csv, loss.png, and preview.png: each held-out photo, then teacher and student."""

@@ -491,33 +491,8 @@ class _Run:
 
     def run_steps(self, progress: ProgressFactory) -> None:
         """Run the steps left; on Ctrl-C or SIGTERM, save a checkpoint and raise :class:`TrainingInterrupted`."""
-        tc = self.config.train
         self.model.train()
-        bar = progress(total=tc.steps * tc.batch_size, desc=self.name, unit="img",
-                       initial=self.step * tc.batch_size)
-        try:
-            while self.step < tc.steps:
-                losses = self.train_step()
-                bar.update(tc.batch_size)
-                if self.step % tc.log_every == 0 or self.step == tc.steps or self.step == 1:
-                    self.log_losses(losses, bar)
-                if self.step % tc.checkpoint_every == 0 and self.step < tc.steps:
-                    self.checkpoint()
-                if self.step % tc.preview_every == 0 and self.step < tc.steps:
-                    self.preview()
-        except KeyboardInterrupt as err:
-            bar.close()
-            self.crops.close()
-            self.checkpoint()
-            what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-            raise TrainingInterrupted(
-                f"{what}: {self.name} saved at step {self.step} of {tc.steps} in {self.checkpoint_path}; "
-                "run the same command with --resume to continue",
-                exit_code=143 if isinstance(err, Terminated) else 130,
-            ) from None
-        finally:
-            self.crops.close()
-        bar.close()
+        run_steps(self, progress)
 
     def draw_batch(self) -> _Batch:
         """The next step's batch, drawn from the photo sampler (which also picks each sample's movement)."""
@@ -561,12 +536,7 @@ class _Run:
 
     def check_finite(self) -> None:
         """Stop with :class:`TrainingError` once any process has seen a NaN or infinite loss. Collective."""
-        first = self.nonfinite.first()
-        if first is not None:
-            kept = (f"the last good checkpoint (step {self.last_good}) is kept in {self.checkpoint_path}; lower "
-                    "--lr or --style-weight and run again with --resume" if self.checkpoint_path.exists() else
-                    "no checkpoint was saved before it; lower --lr or --style-weight and run again")
-            raise TrainingError(f"{self.name}: the loss became {first[1]} at step {first[0]}; {kept}")
+        stop_if_nonfinite(self, "--lr or --style-weight")
 
     def checkpoint(self) -> None:
         """Save what resuming needs to checkpoint.pt, once the losses so far are known finite. Collective."""
@@ -622,6 +592,64 @@ class _Run:
         final = {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {}
         log.info("%s: done in %.0f s; model in %s", self.name, seconds, self.folder)
         return TrainResult(self.name, self.folder, self.step, final, seconds)
+
+
+class Steps(Protocol):
+    """What :func:`run_steps` drives: a training run (``_Run``, or a distillation's) and its state."""
+
+    name: str
+    step: int
+    config: RunConfig
+    crops: PhotoCrops | PhotoStream
+    checkpoint_path: Path
+    nonfinite: NonFinite
+    last_good: int
+
+    def train_step(self) -> dict[str, torch.Tensor]: ...
+    def log_losses(self, losses: dict[str, torch.Tensor], bar: Progress) -> None: ...
+    def checkpoint(self) -> None: ...
+    def preview(self) -> None: ...
+
+
+def run_steps(run: Steps, progress: ProgressFactory) -> None:
+    """Run ``run``'s steps left, logging, checkpointing and previewing as its settings say; on Ctrl-C
+    or SIGTERM, save a checkpoint and raise :class:`TrainingInterrupted`."""
+    tc = run.config.train
+    bar = progress(total=tc.steps * tc.batch_size, desc=run.name, unit="img", initial=run.step * tc.batch_size)
+    try:
+        while run.step < tc.steps:
+            losses = run.train_step()
+            bar.update(tc.batch_size)
+            if run.step % tc.log_every == 0 or run.step == tc.steps or run.step == 1:
+                run.log_losses(losses, bar)
+            if run.step % tc.checkpoint_every == 0 and run.step < tc.steps:
+                run.checkpoint()
+            if run.step % tc.preview_every == 0 and run.step < tc.steps:
+                run.preview()
+    except KeyboardInterrupt as err:
+        bar.close()
+        run.crops.close()
+        run.checkpoint()
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        raise TrainingInterrupted(
+            f"{what}: {run.name} saved at step {run.step} of {tc.steps} in {run.checkpoint_path}; "
+            "run the same command with --resume to continue",
+            exit_code=143 if isinstance(err, Terminated) else 130,
+        ) from None
+    finally:
+        run.crops.close()
+    bar.close()
+
+
+def stop_if_nonfinite(run: Steps, settings: str) -> None:
+    """:class:`TrainingError` once ``run`` has seen a NaN or infinite loss, saying which checkpoint is
+    kept and which ``settings`` to lower."""
+    first = run.nonfinite.first()
+    if first is not None:
+        kept = (f"the last good checkpoint (step {run.last_good}) is kept in {run.checkpoint_path}; lower "
+                f"{settings} and run again with --resume" if run.checkpoint_path.exists() else
+                f"no checkpoint was saved before it; lower {settings} and run again")
+        raise TrainingError(f"{run.name}: the loss became {first[1]} at step {first[0]}; {kept}")
 
 
 def compute_losses(model: torch.nn.Module, vgg: VGG19Encoder, photos: torch.Tensor, style: torch.Tensor | None,
