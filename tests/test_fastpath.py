@@ -1,6 +1,7 @@
 """The OpenVINO engine: same pictures as PyTorch, cached exports, and no PyTorch start-up."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ from PIL import Image
 from artstyle import load
 from artstyle.cli import main
 from artstyle.config import ModelConfig, RunConfig
+from artstyle.engines import openvino_c
 from artstyle.engines import openvino_engine as fastpath
 from artstyle.engines.torch_engine import TorchStylizer
 from artstyle.errors import ArtstyleError, UsageError
-from artstyle.image import psnr, to_array
+from artstyle.image import from_array, psnr, to_array
 from artstyle.model_folder import ModelFolder
 from artstyle.models import build_model
 
@@ -56,7 +58,7 @@ def test_each_shape_is_saved_once_and_later_processes_skip_the_export(trained_ru
     first = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
     painted = first(_photo(53, 37))
     saved = sorted(p.name for p in (tmp_path / "openvino-ir").iterdir())
-    assert len(saved) == 2 and saved[0].endswith("-1x3x37x53.bin") and saved[1].endswith("-1x3x37x53.xml")
+    assert len(saved) == 2 and saved[0].endswith("-pixels1-1x37x53x3.bin") and saved[1].endswith("-1x37x53x3.xml")
     fastpath.cached_onnx(trained_run / "ember", tmp_path).write_bytes(b"not onnx")  # a later process must not read it
     later = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
     assert _psnr(later(_photo(53, 37)), painted) > 80  # the shape it has: from the saved IR alone
@@ -71,6 +73,39 @@ def test_a_shape_that_cannot_be_saved_is_compiled_from_memory(trained_run: Path,
     unsaved = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)(_photo(53, 37))
     saved = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path / "other")(_photo(53, 37))
     assert _psnr(unsaved, saved) > 80
+
+
+def test_the_c_api_paints_what_openvinos_python_package_paints(trained_run: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ModelFolder.read(trained_run / "ember")
+    photo = _photo(53, 37)
+    through_c = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
+    painted, array = through_c(photo), through_c.stylize_array(to_array(photo))
+    assert {type(n) for n in through_c._compiled.values()} == {openvino_c.CompiledNetwork}
+    # pixels converted inside the network as to_array and from_array convert them
+    assert _psnr(painted, from_array(array)) > 60
+    monkeypatch.setattr(openvino_c, "available", lambda: False)  # e.g. an openvino without its C library
+    through_python = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
+    assert np.array_equal(np.asarray(through_python(photo)), np.asarray(painted))
+    assert np.allclose(through_python.stylize_array(to_array(photo)), array, atol=1e-6)
+    assert openvino_c.CompiledNetwork not in {type(n) for n in through_python._compiled.values()}
+
+
+def test_a_photo_is_painted_without_numpy_or_openvinos_python_package(trained_run: Path, tmp_path: Path) -> None:
+    """Those imports are most of the start of a process (benchmarks/README.md): once the photo's
+    shape has its IR file in the cache, painting it needs neither."""
+    photo, out = tmp_path / "photo.jpg", tmp_path / "out.png"
+    _photo(50, 40).save(photo)
+    code = ("import sys; from artstyle.cli import main; "
+            f"status = main(['stylize', {str(photo)!r}, '-m', {str(trained_run / 'ember')!r}, '-o', {str(out)!r}, "
+            "'--overwrite', '-q', '--engine', 'openvino']); "
+            "print(status, [m for m in ('numpy', 'openvino', 'torch') if m in sys.modules])")
+    env = {**os.environ, "ARTSTYLE_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.startswith("0 ") and "'openvino'" in first.stdout  # the first use makes the IR file
+    later = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert later.stdout.strip() == "0 []", later.stderr
+    assert Image.open(out).size == (50, 40)
 
 
 def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_path: Path,

@@ -2,6 +2,9 @@
 
 Every image that enters artstyle goes through :func:`open_image`, so EXIF rotation, odd modes
 (grayscale, CMYK, palette, alpha, 16-bit) and hostile files are handled in one place.
+
+numpy is imported by the functions that need it, not by this module: painting one photo with the
+OpenVINO engine needs none of them, and numpy is about 60 ms of such a process's start.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import ArtstyleError, ImageError, UsageError
 
 if TYPE_CHECKING:  # PyTorch is imported only where a tensor is made: the ONNX/OpenVINO path never needs it
+    import numpy as np
     import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -85,12 +88,16 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, max_
 
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
         # 16/32-bit grayscale: scale to 8 bits by the image's own range, not by clipping.
         arr = np.asarray(im, dtype=np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if im.mode == "F":
+        import numpy as np
+
         arr = np.asarray(im, dtype=np.float64)
         finite = np.isfinite(arr)
         lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
@@ -108,6 +115,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 def to_array(image: Image.Image) -> np.ndarray:
     """An RGB PIL image as a float32 array of shape (1, 3, H, W) with values in [0, 1]."""
+    import numpy as np
+
     pixels = np.asarray(image.convert("RGB"))
     arr = np.empty((1, 3, *pixels.shape[:2]), np.float32)
     arr[0] = pixels.transpose(2, 0, 1)  # converted and reordered in one pass, then scaled in place
@@ -116,6 +125,8 @@ def to_array(image: Image.Image) -> np.ndarray:
 
 def from_array(arr: np.ndarray) -> Image.Image:
     """A (3, H, W) or (1, 3, H, W) array in [0, 1] (values outside are clipped) as a PIL image."""
+    import numpy as np
+
     if arr.ndim == 4:
         if arr.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {arr.shape[0]}")
@@ -144,6 +155,7 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 def to_uint8(image: Image.Image) -> torch.Tensor:
     """An RGB PIL image as a uint8 tensor of shape (3, H, W): the compact in-memory form."""
+    import numpy as np
     import torch
 
     return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
@@ -239,12 +251,14 @@ def encode_image(image: Image.Image, kind: str) -> bytes:
 
 def _format(suffix: str) -> str | None:
     """Pillow's name of the format of a file suffix or kind (``.jpg``, ``jpeg``, ``png``), or None."""
-    return Image.registered_extensions().get("." + suffix.lower().lstrip("."))
+    suffix = "." + suffix.lower().lstrip(".")
+    Image.preinit()  # the common formats, which Image.open loads anyway; all of Pillow's plugins take 20 ms
+    return Image.EXTENSION.get(suffix) or Image.registered_extensions().get(suffix)
 
 
 def _encode(image: Image.Image, f: BinaryIO, fmt: str) -> None:
     if fmt == "PNG" and image.mode == "RGB":
-        f.write(png_bytes(np.asarray(image)))
+        f.write(png_bytes(image))
         return
     image.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
 
@@ -253,22 +267,22 @@ PNG_PARTS = 4  # a picture's rows are compressed in this many parts at once (at 
 _png_pool: ThreadPoolExecutor | None = None
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """An (H, W, 3) uint8 picture as a PNG file, written for speed: every row filtered against the one
-    above (PNG's "Up" filter, in numpy), then compressed with zlib's run-length strategy in parts on
+def png_bytes(image: Image.Image) -> bytes:
+    """An RGB PIL image as a PNG file, written for speed: every row filtered against the one above
+    (PNG's "Up" filter, by Pillow), then compressed with zlib's run-length strategy in parts on
     several threads, joined into one zlib stream as pigz does. A painted picture has little exact
     repetition for LZ77 to find beyond runs, so the file is about as small as Pillow's at zlib level
     1 (flat areas smaller), and written several times quicker (benchmarks/README.md)."""
     global _png_pool
-    h, w, _ = rgb.shape
-    rows = np.ascontiguousarray(rgb).reshape(h, w * 3)
-    data = np.empty((h, 1 + w * 3), np.uint8)
-    data[:, 0] = 2  # the Up filter
-    data[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=data[1:, 1:])  # modulo 256, as PNG wants
-    flat = data.reshape(-1).data
+    w, h = image.size
+    above = Image.new("RGB", (w, h))  # each row's row above; zeros above the first
+    if h > 1:
+        above.paste(image.crop((0, 0, w, h - 1)), (0, 1))
+    up = ImageChops.subtract_modulo(image, above).tobytes()  # modulo 256, as PNG wants
+    stride = 3 * w
+    flat = memoryview(b"".join(b"\x02" + up[y * stride:(y + 1) * stride] for y in range(h)))  # 2: Up
     parts = max(1, min(PNG_PARTS, os.cpu_count() or 1, h // 64))
-    bounds = [round(i * h / parts) * data.shape[1] for i in range(parts + 1)]
+    bounds = [round(i * h / parts) * (stride + 1) for i in range(parts + 1)]
 
     def deflate(i: int) -> bytes:
         raw = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)

@@ -2,8 +2,11 @@
 
 It paints whole images with the model's own movement at full strength; the choice in
 :func:`artstyle.engines.load` hands everything else (tiles, blends, strength, colour keeping) to
-PyTorch. The first use of a model exports it to ONNX once, into the cache; OpenVINO's own compile
-cache then spares recompiling it in every process.
+PyTorch. The first use of a model exports it to ONNX once, into the cache; the first use of each
+input shape saves the export reshaped to it as an IR file (for photos, with the conversion from and
+to 8-bit pixels inside), and OpenVINO's own compile cache then spares recompiling it in every
+process. The networks run through OpenVINO's C API (:mod:`.openvino_c`): a process that paints a
+photo whose IR is saved imports neither numpy nor the openvino Python package.
 
 Precision: bf16 where the CPU computes it natively (AMX, AVX-512 BF16); elsewhere (AVX2 laptops
 and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
@@ -26,17 +29,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from .. import __version__
 from ..config import INFERENCE_PRECISIONS, default_cache_dir
 from ..errors import ArtstyleError, ModelError, UsageError
-from ..image import atomic_write, from_array, open_image, resize_for_painting, resize_max, to_array
+from ..image import atomic_write, open_image, resize_for_painting, resize_max, to_array
 from ..model_folder import CONFIG_FILE, MODEL_FILE, ModelFolder
+from . import openvino_c
 from .base import Movement, StylizerBase, is_plain
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,9 @@ log = logging.getLogger(__name__)
 EXPORT_VERSION = 1  # part of the cache key with artstyle's version: bump when the exported graph changes
 INT8_VERSION = 1  # part of the int8 copy's cache key: bump when the calibration or the quantisation changes
 COMPILED_SHAPES = 4  # compiled networks kept in memory per model, one per input shape
+PIXELS_VERSION = 1  # part of the names of IR files that take and give pixels: bump when their conversions change
 COMPILE_CACHE_ENTRIES = 32  # compiled networks kept on disk (one per model and shape); older ones are deleted
+PIXELS, ARRAYS = "pixels", "arrays"  # what a compiled network takes and gives: see _network_for
 OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # artstyle's names -> OpenVINO's
 # oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA, which OpenVINO's CPU plugin obeys) under which bf16 is native
 BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
@@ -194,6 +200,12 @@ def quantized_onnx(source: Path) -> bytes:
 class OpenVinoStylizer(StylizerBase):
     """A one-movement model folder compiled by OpenVINO for this CPU.
 
+    Each input shape's network is saved once as an OpenVINO IR file in the cache and compiled from
+    its path, so a later process finds it in OpenVINO's compile cache without reading the export;
+    networks run through OpenVINO's C API (:mod:`.openvino_c`), so painting a photo whose IR is
+    saved imports neither numpy nor the openvino Python package. Pictures go in and come out as
+    8-bit RGB, converted inside the network.
+
     Args:
         model: the model folder (not a joint model, not an ``.onnx`` file).
         precision: ``auto``: bf16 on CPUs with AMX or AVX-512 BF16, int8 convolutions elsewhere (see
@@ -213,10 +225,8 @@ class OpenVinoStylizer(StylizerBase):
         if model.conditional:
             raise UsageError(f"{model.path} is a joint model: the OpenVINO engine runs one-movement models; "
                              "use --engine torch")
-        try:
-            openvino = import_openvino()
-        except ImportError:
-            raise ArtstyleError("the OpenVINO engine needs openvino: pip install 'artstyle[fast]'") from None
+        if importlib.util.find_spec("openvino") is None:
+            raise ArtstyleError("the OpenVINO engine needs openvino: pip install 'artstyle[fast]'")
         self.precision = precision
         cache_dir = cache_dir or default_cache_dir()
         self._compile_cache = cache_dir / "openvino"
@@ -225,17 +235,16 @@ class OpenVinoStylizer(StylizerBase):
         except OSError as err:
             raise ArtstyleError(f"its cache folder {cache_dir} cannot be written ({err.strerror or err}); "
                                 "set ARTSTYLE_CACHE to a folder you may write to") from None
-        self._core = openvino.Core()
-        self._core.set_property({"CACHE_DIR": str(self._compile_cache)})  # spares recompiling in every process
         # int8: the layers left in floating point run in bf16 where it is native, else in fp32
         rest = precision if precision != "int8" else "bf16" if cpu_has_bf16() else "fp32"
-        self._properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[rest]}
+        self._properties = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[rest]}
         self._export = cached_int8_onnx(model.path, cache_dir) if precision == "int8" else cached_onnx(model.path,
                                                                                                      cache_dir)
         self._shaped = cache_dir / "openvino-ir"  # the export reshaped to each input shape, as OpenVINO IR
-        self._network: Any = None  # the export, read only when a shape has no IR yet
-        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self._lock = threading.Lock()  # a compiled network's default infer request serves one call at a time
+        self._core: Any = None  # openvino's Python Core: only for making IR files, and where the C API cannot run
+        self._source: Any = None  # the export, read only when a shape has no IR yet
+        self._compiled: OrderedDict[tuple[str, tuple[int, ...]], Any] = OrderedDict()  # (kind, shape) -> network
+        self._lock = threading.Lock()
 
     def check(self, movement: Movement = None, strength: float = 1.0, preserve_color: bool = False,
               tile: int | None = None) -> None:
@@ -244,51 +253,73 @@ class OpenVinoStylizer(StylizerBase):
             raise UsageError("--engine openvino paints whole images at full strength: drop --movement, "
                              "--strength, --preserve-color and --tile, or use --engine torch")
 
-    def _network_for(self, shape: tuple[int, ...]) -> Any:
-        """The network compiled for one input shape: OpenVINO runs a static shape faster than a
-        dynamic one, and sooner on the first image. Each shape's network is saved once as an IR
-        file: compiled from its path, a later process finds it in the compile cache without
-        reading the export and reshaping it (20 to 30 ms of a process's start)."""
-        if shape not in self._compiled:
-            ir = self._shaped_ir(shape)
-            network = str(ir) if ir is not None else self._network  # not saved (a full disk): from memory
-            self._compiled[shape] = self._core.compile_model(network, "CPU", self._properties)
-            if len(self._compiled) > COMPILED_SHAPES:
-                self._compiled.popitem(last=False)
-            _prune(self._compile_cache, COMPILE_CACHE_ENTRIES)
-            _prune(self._shaped, 2 * COMPILE_CACHE_ENTRIES)  # an .xml and a .bin for each
-        self._compiled.move_to_end(shape)
-        return self._compiled[shape]
+    def _network_for(self, kind: str, shape: tuple[int, ...]) -> Any:
+        """The network compiled for one kind of input (``PIXELS``: (N, H, W, 3) 8-bit RGB, or
+        ``ARRAYS``: (N, 3, H, W) float32 in [0, 1]) and one shape: OpenVINO runs a static shape
+        faster than a dynamic one, and sooner on the first image."""
+        with self._lock:
+            key = (kind, shape)
+            if key not in self._compiled:
+                self._compiled[key] = self._compile(kind, shape)
+                if len(self._compiled) > COMPILED_SHAPES:
+                    self._compiled.popitem(last=False)
+                _prune(self._compile_cache, COMPILE_CACHE_ENTRIES)
+                _prune(self._shaped, 2 * COMPILE_CACHE_ENTRIES)  # an .xml and a .bin for each
+            self._compiled.move_to_end(key)
+            return self._compiled[key]
 
-    def _shaped_ir(self, shape: tuple[int, ...]) -> Path | None:
-        """The export reshaped to ``shape``, as an IR file (.xml + .bin) in the cache: made now if
-        missing. None when it cannot be written; the reshaped export is then in ``self._network``."""
-        ir = self._shaped / f"{self._export.stem}-{'x'.join(map(str, shape))}.xml"
+    def _compile(self, kind: str, shape: tuple[int, ...]) -> Any:
+        element = "u8" if kind == PIXELS else "f32"
+        ir = self._shaped_ir(kind, shape)
+        if isinstance(ir, Path) and openvino_c.available():
+            return openvino_c.CompiledNetwork(ir, self._properties, self._compile_cache, (element, shape),
+                                              (element, shape))
+        network = str(ir) if isinstance(ir, Path) else ir  # not saved (a full disk): from memory
+        return _PythonNetwork(self._python_core().compile_model(network, "CPU", self._properties), element, shape)
+
+    def _python_core(self) -> Any:
+        if self._core is None:
+            self._core = import_openvino().Core()
+            self._core.set_property({"CACHE_DIR": str(self._compile_cache)})
+        return self._core
+
+    def _shaped_ir(self, kind: str, shape: tuple[int, ...]) -> Any:
+        """The export reshaped to ``shape`` (and for ``PIXELS`` given its pixel conversions), as an
+        IR file (.xml + .bin) in the cache: made now if missing. Where it cannot be written, the
+        network itself (an openvino Model) instead of its path."""
+        pixels = f"-pixels{PIXELS_VERSION}" if kind == PIXELS else ""
+        ir = self._shaped / f"{self._export.stem}{pixels}-{'x'.join(map(str, shape))}.xml"
         if ir.exists() and ir.with_suffix(".bin").exists():
             return ir
-        if self._network is None:
+        if self._source is None:
             try:
-                self._network = self._core.read_model(str(self._export))
+                self._source = self._python_core().read_model(str(self._export))
             except Exception as err:
                 raise ModelError(f"{self._export}: OpenVINO cannot read this cached export ({err}); "
                                  "delete it") from None
-        self._network.reshape({"image": list(shape)})
+        network = self._source.clone()
+        if kind == PIXELS:
+            n, h, w, _ = shape
+            network.reshape({"image": [n, 3, h, w]})
+            network = with_pixel_conversions(network)
+        else:
+            network.reshape({"image": list(shape)})
         try:
             self._shaped.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(suffix=".xml", prefix=f".{ir.stem}.", dir=self._shaped)
             os.close(fd)
         except OSError as err:
             log.debug("not saving %s: %s", ir, err)
-            return None
+            return network
         temporary = Path(name)
         try:
-            import_openvino().save_model(self._network, str(temporary), compress_to_fp16=False)
+            import_openvino().save_model(network, str(temporary), compress_to_fp16=False)
             # the weights first: an .xml is only ever beside its own .bin
             os.replace(temporary.with_suffix(".bin"), ir.with_suffix(".bin"))
             os.replace(temporary, ir)
         except (OSError, RuntimeError) as err:  # OpenVINO reports a failed write as a RuntimeError
             log.debug("not saving %s: %s", ir, err)
-            return None
+            return network
         finally:
             temporary.unlink(missing_ok=True)
             temporary.with_suffix(".bin").unlink(missing_ok=True)
@@ -296,13 +327,15 @@ class OpenVinoStylizer(StylizerBase):
 
     def stylize_array(self, images: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 in [0, 1] -> the same shape, stylized."""
+        import numpy as np
+
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected (N, 3, H, W) images, got shape {images.shape}")
-        with self._lock:
-            network = self._network_for(tuple(images.shape))
-            result = network({"image": np.ascontiguousarray(images, dtype=np.float32)})
-            self._used.add(self.engine)
-            return np.asarray(result[network.output("stylized")])
+        source = np.require(images, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
+        painted = np.empty_like(source)
+        self._network_for(ARRAYS, tuple(source.shape)).run(source, painted)
+        self._used.add(self.engine)
+        return painted
 
     def stylize_tensor(self, images: torch.Tensor, movement: Movement = None, strength: float = 1.0,
                        preserve_color: bool = False, tile: int | None = None) -> torch.Tensor:
@@ -315,7 +348,53 @@ class OpenVinoStylizer(StylizerBase):
     def __call__(self, image: Image.Image, size: int | None = None, movement: Movement = None,
                  strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
         self.check(movement, strength, preserve_color, tile)
-        return from_array(self.stylize_array(to_array(resize_for_painting(image.convert("RGB"), size))))
+        picture = resize_for_painting(image.convert("RGB"), size)
+        w, h = picture.size
+        painted = bytearray(w * h * 3)
+        self._network_for(PIXELS, (1, h, w, 3)).run(bytearray(picture.tobytes()), painted)
+        self._used.add(self.engine)
+        return Image.frombytes("RGB", (w, h), bytes(painted))
+
+
+def with_pixel_conversions(network: Any) -> Any:
+    """``network`` (float32 (N, 3, H, W) in [0, 1], in and out) taking and giving 8-bit RGB pixels
+    (N, H, W, 3), converted inside it as :func:`~artstyle.image.to_array` and
+    :func:`~artstyle.image.from_array` convert them (divided by 255; times 255, clipped to [0, 255],
+    rounded half to even)."""
+    openvino = import_openvino()
+    from openvino import opset13 as ops
+    from openvino.preprocess import PrePostProcessor
+
+    def to_pixels(output: Any) -> Any:
+        scaled = ops.multiply(output, ops.constant(255.0, openvino.Type.f32))
+        return ops.round(ops.clamp(scaled, 0.0, 255.0), "half_to_even").output(0)
+
+    steps = PrePostProcessor(network)
+    steps.input().tensor().set_element_type(openvino.Type.u8).set_layout(openvino.Layout("NHWC"))
+    steps.input().model().set_layout(openvino.Layout("NCHW"))
+    steps.input().preprocess().convert_element_type(openvino.Type.f32).scale(255.0)
+    steps.output().model().set_layout(openvino.Layout("NCHW"))
+    steps.output().postprocess().custom(to_pixels)
+    steps.output().postprocess().convert_element_type(openvino.Type.u8)
+    steps.output().tensor().set_layout(openvino.Layout("NHWC"))
+    return steps.build()
+
+
+class _PythonNetwork:
+    """A network compiled by the openvino Python package, run as an :class:`~.openvino_c.CompiledNetwork`
+    is: where the C library cannot be loaded, or a shape's IR could not be saved."""
+
+    def __init__(self, compiled: Any, element: str, shape: tuple[int, ...]) -> None:
+        self._compiled, self._element, self._shape = compiled, element, shape
+        self._lock = threading.Lock()  # a compiled network's default infer request serves one call at a time
+
+    def run(self, source: Any, target: Any) -> None:
+        import numpy as np
+
+        dtype = np.uint8 if self._element == "u8" else np.float32
+        with self._lock:
+            result = self._compiled({"image": np.frombuffer(source, dtype).reshape(self._shape)})
+            np.frombuffer(target, dtype).reshape(self._shape)[...] = result[self._compiled.output("stylized")]
 
 
 def _prune(folder: Path, keep: int) -> None:
