@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,15 @@ def trained_run(dataset: tuple[Path, Path], tmp_path_factory: pytest.TempPathFac
                            device=torch.device("cpu"), cache_dir=tmp_path_factory.mktemp("cache"))
     train(request)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fixtures wider than one test (a server made once per module) get a cache of their own too:
+    they are made before the per-test cache below is set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARTSTYLE_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        yield
 
 
 @pytest.fixture(autouse=True)
