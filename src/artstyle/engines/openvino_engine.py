@@ -290,6 +290,11 @@ class OpenVinoStylizer(StylizerBase):
         pixels = f"-pixels{PIXELS_VERSION}" if kind == PIXELS else ""
         ir = self._shaped / f"{self._export.stem}{pixels}-{'x'.join(map(str, shape))}.xml"
         if ir.exists() and ir.with_suffix(".bin").exists():
+            for used in (ir, ir.with_suffix(".bin")):  # the cache's pruning keeps the most recently used
+                try:
+                    os.utime(used)
+                except OSError:
+                    pass  # a read-only cache is still read
             return ir
         if self._source is None:
             try:
