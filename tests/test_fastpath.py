@@ -60,8 +60,12 @@ def test_each_shape_is_saved_once_and_later_processes_skip_the_export(trained_ru
     saved = sorted(p.name for p in (tmp_path / "openvino-ir").iterdir())
     assert len(saved) == 2 and saved[0].endswith("-pixels1-1x37x53x3.bin") and saved[1].endswith("-1x37x53x3.xml")
     fastpath.cached_onnx(trained_run / "ember", tmp_path).write_bytes(b"not onnx")  # a later process must not read it
+    compiled = sorted(p.name for p in (tmp_path / "openvino").iterdir())
+    modified = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "openvino-ir").iterdir()}
     later = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
     assert _psnr(later(_photo(53, 37)), painted) > 80  # the shape it has: from the saved IR alone
+    assert sorted(p.name for p in (tmp_path / "openvino").iterdir()) == compiled  # from OpenVINO's compile cache,
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "openvino-ir").iterdir()} == modified  # keyed by these
     with pytest.raises(ArtstyleError, match="cannot read this cached export"):
         later(_photo(64, 48))  # a new shape needs the export, and says what to do when it is broken
     assert sorted(p.name for p in (tmp_path / "openvino-ir").iterdir()) == saved  # no temporary files left

@@ -56,7 +56,8 @@ _SIGNATURES: dict[str, list[Any]] = {  # every function called, with its argumen
 
 @functools.cache
 def library() -> ctypes.CDLL | None:
-    """OpenVINO's C library from the installed openvino wheel, or None where there is none to load."""
+    """OpenVINO's C library from the installed openvino wheel, or None where there is none to load
+    (no wheel, or one older than the ``_props`` functions: its Python package then runs networks)."""
     spec = importlib.util.find_spec("openvino")
     pattern = LIBRARY_NAMES.get(sys.platform)
     if spec is None or not spec.submodule_search_locations or pattern is None:
@@ -64,13 +65,13 @@ def library() -> ctypes.CDLL | None:
     found = sorted((Path(spec.submodule_search_locations[0]) / "libs").glob(pattern))
     try:
         lib = ctypes.CDLL(str(found[0]))
-    except (IndexError, OSError):
+        for name, arguments in _SIGNATURES.items():
+            function = getattr(lib, name)
+            function.argtypes = arguments
+            function.restype = None if name.endswith("_free") else ctypes.c_int
+        lib.ov_get_last_err_msg.restype = ctypes.c_char_p
+    except (IndexError, OSError, AttributeError):
         return None
-    for name, arguments in _SIGNATURES.items():
-        function = getattr(lib, name)
-        function.argtypes = arguments
-        function.restype = None if name.endswith("_free") else ctypes.c_int
-    lib.ov_get_last_err_msg.restype = ctypes.c_char_p
     return lib
 
 
@@ -82,7 +83,7 @@ def available() -> bool:
 def _call(name: str, *arguments: Any) -> None:
     lib = library()
     assert lib is not None, "check available() first"
-    if getattr(lib, name)(*arguments) != 0:
+    if getattr(lib, name)(*arguments) != 0:  # ov_status_e: 0 is OK
         message = (lib.ov_get_last_err_msg() or b"").decode(errors="replace").strip()
         raise OpenVinoError(f"{name}: {message or 'failed'}")
 
@@ -135,6 +136,7 @@ class CompiledNetwork:
     def __init__(self, xml: Path, properties: dict[str, str], cache_dir: Path,
                  inputs: tuple[str, tuple[int, ...]], outputs: tuple[str, tuple[int, ...]]) -> None:
         self.inputs, self.outputs = inputs, outputs
+        self._lib = library()  # kept: at the interpreter's exit this module's names may be gone before __del__
         self._compiled = ctypes.c_void_p()
         self._request = ctypes.c_void_p()
         _call("ov_core_compile_model_from_file_props", _core(cache_dir), str(xml).encode(), b"CPU",
@@ -154,12 +156,11 @@ class CompiledNetwork:
                 _call("ov_infer_request_infer", self._request)
             finally:
                 for tensor in tensors:
-                    library().ov_tensor_free(tensor)  # type: ignore[union-attr]
+                    self._lib.ov_tensor_free(tensor)  # type: ignore[union-attr]
 
     def __del__(self) -> None:
-        lib = library()
-        if lib is not None:
+        if self._lib is not None:
             if self._request:
-                lib.ov_infer_request_free(self._request)
+                self._lib.ov_infer_request_free(self._request)
             if self._compiled:
-                lib.ov_compiled_model_free(self._compiled)
+                self._lib.ov_compiled_model_free(self._compiled)

@@ -25,6 +25,7 @@ import platform
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,8 +292,8 @@ class OpenVinoStylizer(StylizerBase):
         ir = self._shaped / f"{self._export.stem}{pixels}-{'x'.join(map(str, shape))}.xml"
         if ir.exists() and ir.with_suffix(".bin").exists():
             for used in (ir, ir.with_suffix(".bin")):  # the cache's pruning keeps the most recently used
-                try:
-                    os.utime(used)
+                try:  # the access time only: OpenVINO's compile cache is keyed by the file's modification time
+                    os.utime(used, ns=(time.time_ns(), used.stat().st_mtime_ns))
                 except OSError:
                     pass  # a read-only cache is still read
             return ir
