@@ -22,13 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from .errors import ArtstyleError, ImageError, UsageError
 
 if TYPE_CHECKING:  # PyTorch is imported only where a tensor is made: the ONNX/OpenVINO path never needs it
     import numpy as np
     import torch
+    from PIL import ImageFont
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_PIXELS = 100_000_000  # larger images are refused as likely decompression bombs
@@ -383,6 +384,8 @@ def image_grid(
     Columns and rows take the size of their largest picture; ``labels`` name the columns and are
     drawn above the first row.
     """
+    from PIL import ImageDraw  # here, not at the top: painting a photo draws no text
+
     thumbs = []
     for row in rows:
         line = []
@@ -412,6 +415,8 @@ def image_grid(
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType

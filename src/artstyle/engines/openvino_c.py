@@ -13,15 +13,18 @@ ones: ctypes cannot pass C varargs portably. Reference: OpenVINO's ``openvino/c/
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import importlib.util
 import sys
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 ELEMENT_TYPES = {"f32": 4, "u8": 16}  # ov_element_type_e
+KEPT = 4  # the networks compiled last live to the process's exit, which then skips freeing them (about 16 ms)
 LIBRARY_NAMES = {"linux": "libopenvino_c.so*", "darwin": "libopenvino_c*.dylib", "win32": "openvino_c.dll"}
 
 
@@ -94,6 +97,9 @@ def _properties(values: dict[str, str]) -> Any:
                                                for k, v in values.items()))
 
 
+_exiting = threading.Event()  # set at the interpreter's exit: networks alive then are not freed
+atexit.register(_exiting.set)
+_kept: deque[CompiledNetwork] = deque(maxlen=KEPT)
 _cores: dict[str, ctypes.c_void_p] = {}
 _cores_lock = threading.Lock()
 
@@ -136,13 +142,15 @@ class CompiledNetwork:
     def __init__(self, xml: Path, properties: dict[str, str], cache_dir: Path,
                  inputs: tuple[str, tuple[int, ...]], outputs: tuple[str, tuple[int, ...]]) -> None:
         self.inputs, self.outputs = inputs, outputs
-        self._lib = library()  # kept: at the interpreter's exit this module's names may be gone before __del__
+        # kept on the instance: at the interpreter's exit this module's names may be gone before __del__
+        self._lib, self._exiting = library(), _exiting
         self._compiled = ctypes.c_void_p()
         self._request = ctypes.c_void_p()
         _call("ov_core_compile_model_from_file_props", _core(cache_dir), str(xml).encode(), b"CPU",
               len(properties), _properties(properties), ctypes.byref(self._compiled))
         _call("ov_compiled_model_create_infer_request", self._compiled, ctypes.byref(self._request))
         self._lock = threading.Lock()  # one request: one call at a time
+        _kept.append(self)
 
     def run(self, source: Any, target: Any) -> None:
         """Run the network on ``source``, writing its output into ``target``: writable contiguous
@@ -159,7 +167,7 @@ class CompiledNetwork:
                     self._lib.ov_tensor_free(tensor)  # type: ignore[union-attr]
 
     def __del__(self) -> None:
-        if self._lib is not None:
+        if self._lib is not None and not self._exiting.is_set():
             if self._request:
                 self._lib.ov_infer_request_free(self._request)
             if self._compiled:
