@@ -354,12 +354,12 @@ class OpenVinoStylizer(StylizerBase):
     def __call__(self, image: Image.Image, size: int | None = None, movement: Movement = None,
                  strength: float = 1.0, preserve_color: bool = False, tile: int | None = None) -> Image.Image:
         self.check(movement, strength, preserve_color, tile)
-        picture = resize_for_painting(image.convert("RGB"), size)
+        picture = resize_for_painting(image if image.mode == "RGB" else image.convert("RGB"), size)  # no copy
         w, h = picture.size
         painted = bytearray(w * h * 3)
         self._network_for(PIXELS, (1, h, w, 3)).run(bytearray(picture.tobytes()), painted)
         self._used.add(self.engine)
-        return Image.frombytes("RGB", (w, h), bytes(painted))
+        return Image.frombytes("RGB", (w, h), painted)
 
 
 def with_pixel_conversions(network: Any) -> Any:
