@@ -95,6 +95,24 @@ def test_the_c_api_paints_what_openvinos_python_package_paints(trained_run: Path
     assert openvino_c.CompiledNetwork not in {type(n) for n in through_python._compiled.values()}
 
 
+def test_the_c_api_refuses_wrong_buffers_and_reports_openvinos_own_errors(trained_run: Path, tmp_path: Path) -> None:
+    stylizer = fastpath.OpenVinoStylizer(ModelFolder.read(trained_run / "ember"), precision="fp32", cache_dir=tmp_path)
+    painted = stylizer(_photo(53, 37))
+    network = next(iter(stylizer._compiled.values()))
+    size = 37 * 53 * 3
+    with pytest.raises(ValueError, match="writable contiguous buffer of 5883 u8"):
+        network.run(bytes(size), bytearray(size))  # read-only
+    with pytest.raises(ValueError, match="got 10 bytes"):
+        network.run(bytearray(size), bytearray(10))
+    again = bytearray(size)
+    network.run(bytearray(_photo(53, 37).tobytes()), again)  # still usable
+    assert bytes(again) == painted.tobytes()
+    (tmp_path / "broken.xml").write_text("<net>")
+    with pytest.raises(openvino_c.OpenVinoError, match="ov_core_compile_model_from_file_props: .+"):
+        openvino_c.CompiledNetwork(tmp_path / "broken.xml", {}, tmp_path / "compiled", ("u8", (1, 4, 4, 3)),
+                                   ("u8", (1, 4, 4, 3)))
+
+
 def test_a_photo_is_painted_without_numpy_or_openvinos_python_package(trained_run: Path, tmp_path: Path) -> None:
     """Those imports are most of the start of a process (benchmarks/README.md): once the photo's
     shape has its IR file in the cache, painting it needs neither."""

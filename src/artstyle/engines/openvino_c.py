@@ -36,8 +36,8 @@ class _Shape(ctypes.Structure):
     _fields_ = [("rank", ctypes.c_int64), ("dims", ctypes.POINTER(ctypes.c_int64))]
 
 
-class _Property(ctypes.Structure):
-    _fields_ = [("key", ctypes.c_char_p), ("value", ctypes.c_void_p)]
+class _Property(ctypes.Structure):  # ov_property_t; its value is a const void*, here always a string
+    _fields_ = [("key", ctypes.c_char_p), ("value", ctypes.c_char_p)]
 
 
 _HANDLE = ctypes.POINTER(ctypes.c_void_p)
@@ -92,9 +92,8 @@ def _call(name: str, *arguments: Any) -> None:
 
 
 def _properties(values: dict[str, str]) -> Any:
-    return (_Property * max(1, len(values)))(*(_Property(k.encode(), ctypes.cast(ctypes.c_char_p(v.encode()),
-                                                                                 ctypes.c_void_p))
-                                               for k, v in values.items()))
+    """An ov_property_t array (the strings it points to are kept alive by it)."""
+    return (_Property * max(1, len(values)))(*(_Property(k.encode(), v.encode()) for k, v in values.items()))
 
 
 _exiting = threading.Event()  # set at the interpreter's exit: networks alive then are not freed
@@ -157,8 +156,10 @@ class CompiledNetwork:
         buffers (a bytearray, a numpy array) of the input's and the output's shapes. The GIL is
         released meanwhile."""
         with self._lock:
-            tensors = [_tensor(*self.inputs, source), _tensor(*self.outputs, target)]
+            tensors: list[ctypes.c_void_p] = []
             try:
+                tensors.append(_tensor(*self.inputs, source))
+                tensors.append(_tensor(*self.outputs, target))
                 _call("ov_infer_request_set_input_tensor", self._request, tensors[0])
                 _call("ov_infer_request_set_output_tensor", self._request, tensors[1])
                 _call("ov_infer_request_infer", self._request)
