@@ -17,7 +17,7 @@ from artstyle.config import ModelConfig, RunConfig
 from artstyle.engines import openvino_c
 from artstyle.engines import openvino_engine as fastpath
 from artstyle.engines.torch_engine import TorchStylizer
-from artstyle.errors import ArtstyleError, UsageError
+from artstyle.errors import ArtstyleError, ModelError, UsageError
 from artstyle.image import from_array, psnr, to_array
 from artstyle.model_folder import ModelFolder
 from artstyle.models import build_model
@@ -69,6 +69,24 @@ def test_each_shape_is_saved_once_and_later_processes_skip_the_export(trained_ru
     with pytest.raises(ArtstyleError, match="cannot read this cached export"):
         later(_photo(64, 48))  # a new shape needs the export, and says what to do when it is broken
     assert sorted(p.name for p in (tmp_path / "openvino-ir").iterdir()) == saved  # no temporary files left
+
+
+def test_a_damaged_ir_file_is_made_again_and_a_network_that_will_not_compile_says_what_to_do(
+        trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ModelFolder.read(trained_run / "ember")
+    painted = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)(_photo(53, 37))
+    for ir in (tmp_path / "openvino-ir").glob("*.xml"):
+        ir.write_text("<net")  # a disk error, half a file
+    again = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)(_photo(53, 37))
+    assert _psnr(again, painted) > 80
+    assert all(ir.read_text().rstrip().endswith("</net>") for ir in (tmp_path / "openvino-ir").glob("*.xml"))
+
+    def refuse(*args: object) -> None:
+        raise openvino_c.OpenVinoError("ov_core_compile_model_from_file_props: Exception from plugin.cpp:\nno bf16")
+
+    monkeypatch.setattr(openvino_c, "CompiledNetwork", refuse)
+    with pytest.raises(ModelError, match=r"cannot compile ember in fp32 for this CPU \(no bf16\); use --precision"):
+        fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)(_photo(53, 37))
 
 
 def test_a_shape_that_cannot_be_saved_is_compiled_from_memory(trained_run: Path, tmp_path: Path) -> None:

@@ -270,6 +270,22 @@ class OpenVinoStylizer(StylizerBase):
             return self._compiled[key]
 
     def _compile(self, kind: str, shape: tuple[int, ...]) -> Any:
+        """The network for (kind, shape), compiled from its IR file; a file that will not compile
+        (damaged on disk) is made again from the export, once. ``ModelError`` if it still fails."""
+        try:
+            return self._compile_ir(kind, shape)
+        except RuntimeError:  # OpenVINO's errors, its C API's included
+            for stale in self._ir_files(kind, shape):
+                stale.unlink(missing_ok=True)
+            try:
+                return self._compile_ir(kind, shape)
+            except RuntimeError as err:
+                lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+                raise ModelError(f"OpenVINO cannot compile {self.model.name} in {self.precision} for this CPU "
+                                 f"({lines[-1] if lines else type(err).__name__}); use --precision fp32, or "
+                                 "--engine torch") from None
+
+    def _compile_ir(self, kind: str, shape: tuple[int, ...]) -> Any:
         element = "u8" if kind == PIXELS else "f32"
         ir = self._shaped_ir(kind, shape)
         if isinstance(ir, Path) and openvino_c.available():
@@ -284,14 +300,19 @@ class OpenVinoStylizer(StylizerBase):
             self._core.set_property({"CACHE_DIR": str(self._compile_cache)})
         return self._core
 
+    def _ir_files(self, kind: str, shape: tuple[int, ...]) -> tuple[Path, Path]:
+        """The .xml and .bin of (kind, shape)'s IR file in the cache."""
+        pixels = f"-pixels{PIXELS_VERSION}" if kind == PIXELS else ""
+        xml = self._shaped / f"{self._export.stem}{pixels}-{'x'.join(map(str, shape))}.xml"
+        return xml, xml.with_suffix(".bin")
+
     def _shaped_ir(self, kind: str, shape: tuple[int, ...]) -> Any:
         """The export reshaped to ``shape`` (and for ``PIXELS`` given its pixel conversions), as an
         IR file (.xml + .bin) in the cache: made now if missing. Where it cannot be written, the
         network itself (an openvino Model) instead of its path."""
-        pixels = f"-pixels{PIXELS_VERSION}" if kind == PIXELS else ""
-        ir = self._shaped / f"{self._export.stem}{pixels}-{'x'.join(map(str, shape))}.xml"
-        if ir.exists() and ir.with_suffix(".bin").exists():
-            for used in (ir, ir.with_suffix(".bin")):  # the cache's pruning keeps the most recently used
+        ir, weights = self._ir_files(kind, shape)
+        if ir.exists() and weights.exists():
+            for used in (ir, weights):  # the cache's pruning keeps the most recently used
                 try:  # the access time only: OpenVINO's compile cache is keyed by the file's modification time
                     os.utime(used, ns=(time.time_ns(), used.stat().st_mtime_ns))
                 except OSError:
@@ -321,7 +342,7 @@ class OpenVinoStylizer(StylizerBase):
         try:
             import_openvino().save_model(network, str(temporary), compress_to_fp16=False)
             # the weights first: an .xml is only ever beside its own .bin
-            os.replace(temporary.with_suffix(".bin"), ir.with_suffix(".bin"))
+            os.replace(temporary.with_suffix(".bin"), weights)
             os.replace(temporary, ir)
         except (OSError, RuntimeError) as err:  # OpenVINO reports a failed write as a RuntimeError
             log.debug("not saving %s: %s", ir, err)
