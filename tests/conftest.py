@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -23,6 +24,20 @@ def tiny_config(steps: int = 6, **train_overrides: object) -> RunConfig:
                           checkpoint_every=2, preview_every=3, log_every=1,
                           **train_overrides),  # type: ignore[arg-type]
     )
+
+
+def interrupted_on_call(function: Callable[..., Any], call: int) -> Callable[..., Any]:
+    """``function``, but raising KeyboardInterrupt (Ctrl-C) on its ``call``-th call instead of running."""
+    calls = 0
+
+    def interrupting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return interrupting
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from artstyle.training.checkpoint import load_checkpoint
 from artstyle.training.data import Skipped, list_photos, load_resized
 from artstyle.training.distil import DistilRequest, distil, distillation_losses
 from artstyle.training.vgg import load_vgg19
+from conftest import interrupted_on_call
 
 pytestmark = pytest.mark.slow
 
@@ -80,15 +81,7 @@ def test_ctrl_c_saves_and_resume_continues_exactly(trained_run: Path, dataset: t
     teacher = trained_run / "ember"
     distil(_request(teacher, photos, tmp_path / "straight", steps=5))
     original = distil_module.distillation_losses
-    calls = {"n": 0}
-
-    def interrupt_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(distil_module, "distillation_losses", interrupt_on_third)
+    monkeypatch.setattr(distil_module, "distillation_losses", interrupted_on_call(original, 3))
     with pytest.raises(TrainingInterrupted, match="saved at step 2 of 5.*--resume"):
         distil(_request(teacher, photos, tmp_path / "run", steps=5))
     monkeypatch.setattr(distil_module, "distillation_losses", original)

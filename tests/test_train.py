@@ -14,7 +14,7 @@ from artstyle.model_folder import ModelFolder
 from artstyle.training import loop as train_module
 from artstyle.training.checkpoint import load_checkpoint
 from artstyle.training.loop import TrainRequest, train
-from conftest import tiny_config
+from conftest import interrupted_on_call, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +104,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(
     workers = {"workers": 1} if data else {}
     train(_request(dataset, tmp_path / "straight", steps=5, loss=loss, data=data, **workers))
     original = train_module.perceptual_losses
-    calls = {"n": 0}
-
-    def interrupt_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "perceptual_losses", interrupt_on_third)
+    monkeypatch.setattr(train_module, "perceptual_losses", interrupted_on_call(original, 3))
     with pytest.raises(TrainingInterrupted, match="saved at step 2 of 5.*--resume"):
         train(_request(dataset, tmp_path / "run", steps=5, loss=loss, data=data, **workers))
     assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
