@@ -76,6 +76,49 @@ def test_extending_a_finished_run(dataset: tuple[Path, Path], tmp_path: Path) ->
         train(_request(dataset, tmp_path / "run", steps=3, resume=True))
 
 
+def test_init_from_starts_at_another_models_weights(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    (first,) = train(_request(dataset, tmp_path / "first", steps=2))
+    request = _request(dataset, tmp_path / "tuned", steps=1)
+    # a learning rate too small to move the weights: the tuned model is the first one
+    request = replace(request, config=replace(request.config, train=replace(
+        request.config.train, lr=1e-12, init_from=str(first.folder))))
+    (tuned,) = train(request)
+    start = ModelFolder.read(first.folder).load_network().state_dict()
+    after = ModelFolder.read(tuned.folder).load_network().state_dict()
+    assert all(torch.allclose(start[k], after[k], atol=1e-3) for k in start)
+    (fresh,) = train(replace(request, out=tmp_path / "fresh",
+                             config=replace(request.config, train=replace(request.config.train, init_from=""))))
+    scratch = ModelFolder.read(fresh.folder).load_network().state_dict()
+    assert not all(torch.allclose(start[k], scratch[k], atol=1e-3) for k in start)
+    assert json.loads((tuned.folder / "config.json").read_text())["train"]["init_from"] == str(first.folder)
+
+    # a resumed run carries on from its checkpoint, and needs the starting model no more
+    for path in first.folder.iterdir():
+        path.unlink()
+    longer = replace(request, resume=True, config=replace(request.config, train=replace(request.config.train, steps=2)))
+    (resumed,) = train(longer)
+    assert resumed.steps == 2
+
+
+def test_init_from_refuses_another_network(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    (first,) = train(_request(dataset, tmp_path / "first", steps=1))
+    request = _request(dataset, tmp_path / "wide", steps=1)
+    config = request.config
+    wider = replace(config, model=replace(config.model, channels=config.model.channels * 2),
+                    train=replace(config.train, init_from=str(first.folder)))
+    channels, blocks = config.model.channels, config.model.residual_blocks
+    with pytest.raises(UsageError, match=f"add --channels {channels} --residual-blocks {blocks}"):
+        train(replace(request, config=wider))
+    assert not (tmp_path / "wide").exists()  # refused before any work
+    joint = replace(request, config=replace(config, train=replace(config.train, init_from=str(first.folder))),
+                    joint=True, movements=("ember", "lagoon"))
+    with pytest.raises(UsageError, match="one-movement network, and this run trains a joint network of 2"):
+        train(joint)
+    missing = replace(request, config=replace(config, train=replace(config.train, init_from=str(tmp_path / "nope"))))
+    with pytest.raises(UsageError, match="--init-from"):
+        train(missing)
+
+
 def test_existing_run_is_not_overwritten_silently(dataset: tuple[Path, Path], tmp_path: Path) -> None:
     train(_request(dataset, tmp_path / "run", steps=2))
     with pytest.raises(UsageError, match="already holds a run; use --resume.*--overwrite"):

@@ -125,6 +125,9 @@ class TrainConfig:
     checkpoint_every: int = 100
     preview_every: int = 100
     log_every: int = 10
+    # a shipped model's name or a model folder whose weights start the run (fine-tuning it);
+    # empty: random weights
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         _check_counts(self, "lr_step", positive=False)

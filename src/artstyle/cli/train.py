@@ -75,6 +75,10 @@ def add_parser(sub: Any) -> None:
                    help="resume where there is a checkpoint, else start (with a warning): one command for a "
                         "first start and for every restart after a preemption")
     g.add_argument("--overwrite", action="store_true", help="start again, replacing an earlier run in --out")
+    g.add_argument("--init-from", metavar="MODEL", default="",
+                   help="start from this model's weights instead of random ones, to fine-tune it: a shipped "
+                        "model's name (artstyle models) or a model folder; its network must have this run's "
+                        "--channels and --residual-blocks")
     g = p.add_argument_group("data")
     g.add_argument("--image-size", type=positive_int, default=d.image_size, help="side of the square photo crops, px")
     g.add_argument("--style-size", type=positive_int, default=d.style_size,
@@ -148,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                      photo_loader=args.photo_loader),
         train=TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_step=args.lr_step,
                           lr_gamma=args.lr_gamma, seed=args.seed, precision=args.precision,
-                          checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
+                          checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
+                          init_from=args.init_from),
     )
     paintings = Path(args.paintings)
     if (args.resume or args.resume_or_start) and args.overwrite:

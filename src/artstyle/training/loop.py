@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import torch
 from PIL import Image
 
-from ..config import STREAM_FROM, DataConfig, LossConfig, RunConfig, from_dict, to_dict
-from ..errors import TrainingError, TrainingInterrupted, UsageError
+from ..config import STREAM_FROM, DataConfig, LossConfig, ModelConfig, RunConfig, from_dict, to_dict
+from ..errors import ModelError, TrainingError, TrainingInterrupted, UsageError
 from ..image import (
     atomic_write,
     image_grid,
@@ -236,6 +236,9 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
         jobs = {movement: {movement: paths} for movement, paths in chosen.items()}
     for name in jobs:
         check_output_folder(request.out / name, request.resume, request.overwrite)
+    starting = [n for n in jobs if not (request.resume and (request.out / n / CHECKPOINT_FILE).exists())]
+    if config.train.init_from and starting:  # a resumed run needs its starting model no more
+        starting_model(config.train.init_from, config.model, len(chosen) if request.joint else 1, request.joint)
     if request.resume:
         check_something_to_resume(request, list(jobs))
     if distributed.is_main():
@@ -269,6 +272,28 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def starting_model(ref: str, wanted: ModelConfig, movements: int, conditional: bool) -> ModelFolder:
+    """The model ``--init-from`` names, checked to have the network this run trains (its width, depth
+    and, for a joint network, its number of movements); raises ``UsageError`` saying what to change."""
+    try:
+        start = ModelFolder.from_pretrained(ref)
+    except ModelError as err:
+        raise UsageError(f"--init-from: {err}") from None
+    if start.is_onnx:
+        raise UsageError(f"--init-from {ref}: an exported .onnx file has no weights to train on; give its model folder")
+    have = start.config.model
+    if (have.arch, have.channels, have.residual_blocks) != (wanted.arch, wanted.channels, wanted.residual_blocks):
+        raise UsageError(f"--init-from {ref}: its network has {have.channels} channels and {have.residual_blocks} "
+                         f"residual blocks, this run's {wanted.channels} and {wanted.residual_blocks}; add "
+                         f"--channels {have.channels} --residual-blocks {have.residual_blocks}")
+    if (have.conditional, len(have.movements) if have.conditional else 1) != (conditional, movements):
+        what = f"a joint network of {len(have.movements)} movements" if have.conditional else "a one-movement network"
+        wants = f"a joint network of {movements}" if conditional else "one network per movement"
+        raise UsageError(f"--init-from {ref}: it is {what}, and this run trains {wants}; start from a model "
+                         "of the same kind")
+    return start
 
 
 def check_something_to_resume(request: TrainRequest, names: Sequence[str]) -> None:
@@ -463,8 +488,8 @@ class _Run:
 
     def resume(self) -> None:
         """With ``--resume`` and a checkpoint, carry on from it: network, optimiser, schedule, photo
-        sampler, critic, history and step. With ``--overwrite``, delete the earlier run's checkpoint
-        and model instead."""
+        sampler, critic, history and step. Otherwise start: with ``--overwrite``, delete the earlier
+        run's checkpoint and model first; with ``--init-from``, from that model's weights."""
         request, path, tc = self.request, self.checkpoint_path, self.config.train
         if request.resume and path.exists():
             state = load_checkpoint(path)
@@ -483,11 +508,17 @@ class _Run:
             self.history = [dict(row) for row in state["history"]]
             self.step = int(state["step"])
             log.info("%s: resuming at step %d of %d", self.name, self.step, tc.steps)
-        elif request.overwrite and self.folder.exists():
+            return
+        if request.overwrite and self.folder.exists():
             for filename in (CHECKPOINT_FILE, "model.safetensors"):
                 (self.folder / filename).unlink(missing_ok=True)
         elif request.resume:
             log.info("%s: no checkpoint yet; starting from step 0", self.name)
+        if tc.init_from:
+            model = self.config.model
+            start = starting_model(tc.init_from, model, len(model.movements), model.conditional)
+            self.model.load_state_dict(start.load_network().state_dict())
+            log.info("%s: starting from the weights of %s", self.name, start.path)
 
     def run_steps(self, progress: ProgressFactory) -> None:
         """Run the steps left; on Ctrl-C or SIGTERM, save a checkpoint and raise :class:`TrainingInterrupted`."""
