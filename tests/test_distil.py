@@ -87,10 +87,13 @@ def test_ctrl_c_saves_and_resume_continues_exactly(trained_run: Path, dataset: t
     monkeypatch.setattr(distil_module, "distillation_losses", original)
     with pytest.raises(UsageError, match="other settings"):
         distil(_request(teacher, photos, tmp_path / "run", steps=5, feature_weight=0.5, resume=True))
-    distil(_request(teacher, photos, tmp_path / "run", steps=5, resume=True))
+    interrupted = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["seconds"]
+    result = distil(_request(teacher, photos, tmp_path / "run", steps=5, resume=True))
     a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert b["step"] == 5
+    # the published time counts both processes' parts
+    assert 0 < interrupted < b["seconds"] and result.seconds == pytest.approx(b["seconds"], abs=0.1)
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert [r["total"] for r in a["history"]] == [r["total"] for r in b["history"]]

@@ -68,10 +68,16 @@ def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path, style_loss
 
 def test_extending_a_finished_run(dataset: tuple[Path, Path], tmp_path: Path) -> None:
     train(_request(dataset, tmp_path / "run", steps=2))
-    assert load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")["step"] == 2
-    train(_request(dataset, tmp_path / "run", steps=4, resume=True))
-    state = load_checkpoint(tmp_path / "run" / "ember" / "checkpoint.pt")
+    path = tmp_path / "run" / "ember" / "checkpoint.pt"
+    state = load_checkpoint(path)
+    assert state["step"] == 2 and state["seconds"] > 0
+    torch.save({**state, "seconds": 1000.0}, path)  # as if the first process had trained for 1000 s
+    (result,) = train(_request(dataset, tmp_path / "run", steps=4, resume=True))
+    state = load_checkpoint(path)
     assert state["step"] == 4 and [r["step"] for r in state["history"]] == [1, 2, 3, 4]
+    # the published training time counts every process's part, not only the last one's
+    seconds = ModelFolder.read(result.folder).trained.seconds  # type: ignore[union-attr]
+    assert 1000 < seconds < 1000 + 600 and result.seconds == pytest.approx(seconds, abs=0.1)
     with pytest.raises(UsageError, match="already at step 4, past --steps 3"):
         train(_request(dataset, tmp_path / "run", steps=3, resume=True))
 

@@ -112,16 +112,16 @@ def distil(request: DistilRequest, progress: ProgressFactory = _NoProgress) -> T
     with terminate_as_interrupt():
         shared = build_shared(TrainRequest(paintings=folder, photos=request.photos, out=folder, config=config,
                                            device=request.device, workers=request.workers), progress)
-        run = _Distillation(teacher_folder, config, record, request, shared)
+        run = _Distillation(teacher_folder, config, record, request, shared, start_time)
         run.run_steps(progress)
-        return run.finish(start_time)
+        return run.finish()
 
 
 class _Distillation:
     """One student's training: its network, optimiser, photo sampler, loss history and step."""
 
     def __init__(self, teacher: ModelFolder, config: RunConfig, record: DistillationRecord,
-                 request: DistilRequest, shared: Shared) -> None:
+                 request: DistilRequest, shared: Shared, started: float) -> None:
         tc, device = config.train, request.device
         self.teacher_folder, self.config, self.record = teacher, config, record
         self.request, self.shared, self.device = request, shared, device
@@ -142,6 +142,7 @@ class _Distillation:
         self.movements = len(config.model.movements) if config.model.conditional else 1
         self.history: list[dict[str, float]] = []
         self.step = 0
+        self.started, self.seconds_before = started, 0.0  # seconds_before: the earlier processes' time
         self.checkpoint_path = request.out / CHECKPOINT_FILE
         self.resume()
         self.sampler_state = self.crops.generator.get_state()
@@ -173,6 +174,7 @@ class _Distillation:
             self.crops.generator.set_state(state["generator"])
             self.history = [dict(row) for row in state["history"]]
             self.step = int(state["step"])
+            self.seconds_before = float(state.get("seconds", 0.0))  # older checkpoints did not keep it
             log.info("%s: resuming at step %d of %d", self.name, self.step, self.config.train.steps)
         elif request.overwrite:
             for filename in (CHECKPOINT_FILE, "model.safetensors"):
@@ -221,6 +223,7 @@ class _Distillation:
             "generator": self.sampler_state,
             "history": self.history,
             "step": self.step,
+            "seconds": self.seconds(),
             "settings": self.settings(),
         })
         self.last_good = self.step
@@ -263,10 +266,14 @@ class _Distillation:
                 rows.append(row)
         save_image(image_grid(rows, labels=labels), folder / "preview.png")
 
-    def finish(self, start_time: float) -> TrainResult:
+    def seconds(self) -> float:
+        """The distillation's time so far, over every process that resumed it."""
+        return self.seconds_before + time.time() - self.started
+
+    def finish(self) -> TrainResult:
         self.checkpoint()
         self.student.eval()
-        seconds = time.time() - start_time
+        seconds = self.seconds()
         teacher_trained = self.teacher_folder.trained or TrainingRecord()
         sources = self.request.photos
         shared = self.shared

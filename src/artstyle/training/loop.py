@@ -408,11 +408,11 @@ def train_model(name: str, movements: dict[str, list[Path]], folder: Path, reque
     """Train one network: for one movement, or (``request.joint``) for several at once."""
     config = request.config
     config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=request.joint))
-    start_time = time.time()
+    started = time.time()
     targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
-    run = _Run(name, folder, config, request, shared, targets)
+    run = _Run(name, folder, config, request, shared, targets, started)
     run.run_steps(progress)
-    return run.finish(start_time)
+    return run.finish()
 
 
 @dataclass(frozen=True)
@@ -437,8 +437,9 @@ class _Run:
     """
 
     def __init__(self, name: str, folder: Path, config: RunConfig, request: TrainRequest, shared: Shared,
-                 targets: dict[str, MovementTarget]) -> None:
-        """Build the network and everything that trains it, then restore them from the checkpoint when resuming."""
+                 targets: dict[str, MovementTarget], started: float) -> None:
+        """Build the network and everything that trains it, then restore them from the checkpoint when
+        resuming. ``started``: when this process began the run (``time.time()``)."""
         tc, device = config.train, request.device
         self.name, self.folder, self.config, self.request, self.shared = name, folder, config, request, shared
         self.targets = targets
@@ -473,6 +474,7 @@ class _Run:
             self.critic = MovementCritic(only.paintings, config.data.image_size, tc.seed, device)
         self.history: list[dict[str, float]] = []
         self.step = 0
+        self.started, self.seconds_before = started, 0.0  # seconds_before: the earlier processes' time
         self.checkpoint_path = folder / CHECKPOINT_FILE
 
         self.resume()
@@ -507,6 +509,7 @@ class _Run:
                 self.critic.load(state["critic"])
             self.history = [dict(row) for row in state["history"]]
             self.step = int(state["step"])
+            self.seconds_before = float(state.get("seconds", 0.0))  # older checkpoints did not keep it
             log.info("%s: resuming at step %d of %d", self.name, self.step, tc.steps)
             return
         if request.overwrite and self.folder.exists():
@@ -581,6 +584,7 @@ class _Run:
                 "generators": generators,
                 "history": self.history,
                 "step": self.step,
+                "seconds": self.seconds(),
                 "config": to_dict(self.config),
                 **({"critic": self.critic.state()} if self.critic is not None else {}),
             })
@@ -610,11 +614,15 @@ class _Run:
         write_reports(self.folder, self.name, list(self.targets), self.model, self.shared, self.history, self.step,
                       self.device)
 
-    def finish(self, start_time: float) -> TrainResult:
+    def seconds(self) -> float:
+        """The run's training time so far, over every process that resumed it."""
+        return self.seconds_before + time.time() - self.started
+
+    def finish(self) -> TrainResult:
         """Save the last checkpoint, publish the model and its reports; the result."""
         self.checkpoint()
         self.model.eval()
-        seconds = time.time() - start_time
+        seconds = self.seconds()
         if distributed.is_main():
             published_model(self.config, self.name, self.request, self.shared, self.targets, self.step,
                             seconds).save_pretrained(self.folder, self.model)
