@@ -237,8 +237,10 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
     for name in jobs:
         check_output_folder(request.out / name, request.resume, request.overwrite)
     starting = [n for n in jobs if not (request.resume and (request.out / n / CHECKPOINT_FILE).exists())]
-    if config.train.init_from and starting:  # a resumed run needs its starting model no more
-        starting_model(config.train.init_from, config.model, len(chosen) if request.joint else 1, request.joint)
+    start = None  # checked now, before any work; a resumed run needs its starting model no more
+    if config.train.init_from and starting:
+        start = starting_model(config.train.init_from, config.model, len(chosen) if request.joint else 1,
+                               request.joint)
     if request.resume:
         check_something_to_resume(request, list(jobs))
     if distributed.is_main():
@@ -247,7 +249,7 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
             temporary_beside(request.out / name / CHECKPOINT_FILE).unlink()  # fails now if it cannot be written
     with terminate_as_interrupt():
         shared = build_shared(request, progress)
-        return [train_model(name, movements, request.out / name, request, shared, progress)
+        return [train_model(name, movements, request.out / name, request, shared, progress, start)
                 for name, movements in jobs.items()]
 
 
@@ -404,13 +406,14 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
 
 
 def train_model(name: str, movements: dict[str, list[Path]], folder: Path, request: TrainRequest,
-                shared: Shared, progress: ProgressFactory) -> TrainResult:
-    """Train one network: for one movement, or (``request.joint``) for several at once."""
+                shared: Shared, progress: ProgressFactory, start: ModelFolder | None = None) -> TrainResult:
+    """Train one network: for one movement, or (``request.joint``) for several at once; from the
+    weights of ``start`` (``--init-from``) unless it resumes."""
     config = request.config
     config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=request.joint))
     started = time.time()
     targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
-    run = _Run(name, folder, config, request, shared, targets, started)
+    run = _Run(name, folder, config, request, shared, targets, started, start)
     run.run_steps(progress)
     return run.finish()
 
@@ -437,9 +440,10 @@ class _Run:
     """
 
     def __init__(self, name: str, folder: Path, config: RunConfig, request: TrainRequest, shared: Shared,
-                 targets: dict[str, MovementTarget], started: float) -> None:
+                 targets: dict[str, MovementTarget], started: float, start: ModelFolder | None = None) -> None:
         """Build the network and everything that trains it, then restore them from the checkpoint when
-        resuming. ``started``: when this process began the run (``time.time()``)."""
+        resuming. ``started``: when this process began the run (``time.time()``); ``start``: the
+        model whose weights a new run starts from (``--init-from``, checked by :func:`starting_model`)."""
         tc, device = config.train, request.device
         self.name, self.folder, self.config, self.request, self.shared = name, folder, config, request, shared
         self.targets = targets
@@ -475,6 +479,7 @@ class _Run:
         self.history: list[dict[str, float]] = []
         self.step = 0
         self.started, self.seconds_before = started, 0.0  # seconds_before: the earlier processes' time
+        self.start = start
         self.checkpoint_path = folder / CHECKPOINT_FILE
 
         self.resume()
@@ -517,11 +522,9 @@ class _Run:
                 (self.folder / filename).unlink(missing_ok=True)
         elif request.resume:
             log.info("%s: no checkpoint yet; starting from step 0", self.name)
-        if tc.init_from:
-            model = self.config.model
-            start = starting_model(tc.init_from, model, len(model.movements), model.conditional)
-            self.model.load_state_dict(start.load_network().state_dict())
-            log.info("%s: starting from the weights of %s", self.name, start.path)
+        if self.start is not None:
+            self.model.load_state_dict(self.start.load_network().state_dict())
+            log.info("%s: starting from the weights of %s", self.name, self.start.path)
 
     def run_steps(self, progress: ProgressFactory) -> None:
         """Run the steps left; on Ctrl-C or SIGTERM, save a checkpoint and raise :class:`TrainingInterrupted`."""
