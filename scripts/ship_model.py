@@ -5,7 +5,8 @@ Usage: python scripts/ship_model.py runs/fast8/baroque-fast [more model folders 
 Each model folder's model.safetensors and config.json go to src/artstyle/pretrained/<name>/ (its
 config's name). The absolute paths training recorded (paintings folders, photo folders, a
 teacher's folder) are rewritten relative to the repository root, so the shipped config says where
-the data came from without naming this machine's folders.
+the data came from without naming this machine's folders. A student shipped in the same call as
+its teacher records the teacher's shipped folder, where its weights now are, not the run folder.
 """
 
 import json
@@ -23,7 +24,14 @@ def relative(path: str) -> str:
     return os.path.relpath(path, ROOT) if os.path.isabs(path) else path
 
 
-def ship(folder: Path) -> Path:
+def shipped_folder(folder: Path) -> Path:
+    """Where ``folder``'s model goes: src/artstyle/pretrained/<its config's name>."""
+    return PRETRAINED / json.loads((folder / "config.json").read_text())["name"]
+
+
+def ship(folder: Path, moved: dict[Path, Path]) -> Path:
+    """Copy one model folder; ``moved``: run folders shipped in this call, by resolved path, to
+    their shipped folders."""
     config = json.loads((folder / "config.json").read_text())
     trained = config.get("trained") or {}
     if trained.get("photos_folder"):
@@ -32,7 +40,8 @@ def ship(folder: Path) -> Path:
     for record in trained.get("paintings", {}).values():
         record["folders"] = [relative(p) for p in record["folders"]]
     if trained.get("distilled"):
-        trained["distilled"]["teacher_path"] = relative(trained["distilled"]["teacher_path"])
+        teacher = Path(trained["distilled"]["teacher_path"])
+        trained["distilled"]["teacher_path"] = relative(str(moved.get(teacher.resolve(), teacher)))
     target = PRETRAINED / config["name"]
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(folder / "model.safetensors", target / "model.safetensors")
@@ -41,5 +50,7 @@ def ship(folder: Path) -> Path:
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        print(ship(Path(arg)))
+    folders = [Path(arg) for arg in sys.argv[1:]]
+    moved = {f.resolve(): shipped_folder(f) for f in folders}
+    for f in folders:
+        print(ship(f, moved))
