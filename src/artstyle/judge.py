@@ -91,15 +91,18 @@ class _Block(nn.Module):
 
 
 class EfficientNetLite0(nn.Module):
-    """The feature network; ``forward`` returns the activations of every stage and of the head."""
+    """The feature network; ``forward`` returns the activations of every stage and of the head.
 
-    def __init__(self) -> None:
+    ``stages`` lets the same code build a larger member of the family (a check of the judge uses
+    EfficientNet-Lite2); the judge itself is always Lite0."""
+
+    def __init__(self, stages: Sequence[tuple[int, int, int, int, int]] = _STAGES) -> None:
         super().__init__()
         self._conv_stem = _Conv(3, 32, 3, 2, bias=False)
         self._bn0 = _bn(32)
         blocks, self.stage_ends = [], []
         cin = 32
-        for kernel, stride, expand, cout, repeats in _STAGES:
+        for kernel, stride, expand, cout, repeats in stages:
             for i in range(repeats):
                 blocks.append(_Block(cin, cout, kernel, stride if i == 0 else 1, expand))
                 cin = cout
