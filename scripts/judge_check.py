@@ -42,6 +42,7 @@ from artstyle.training.data import movement_folders, parse_movement
 LITE2_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 3), (5, 2, 6, 48, 3), (3, 2, 6, 88, 4),
                 (5, 1, 6, 120, 4), (5, 2, 6, 208, 5), (3, 1, 6, 352, 1))
 LITE2_SIZE = 260 * FEATURE_SIZE // 224  # Lite2 was trained at 260 px where Lite0 was at 224
+HEAD_CHANNELS = 1280  # the head's width, the same in every Lite model: the last block of a description
 
 
 def load_lite2() -> EfficientNetLite0 | None:
@@ -58,8 +59,7 @@ def load_lite2() -> EfficientNetLite0 | None:
 def descriptions(net: EfficientNetLite0, image: object, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(stage statistics, head) of one picture: the judge's description, cut where its head begins."""
     style = describe(net, to_tensor(resize_short(image, size))).style  # type: ignore[arg-type]
-    head = net.get_submodule("_conv_head").out_channels
-    return style[:, :-head], style[:, -head:]
+    return style[:, :-HEAD_CHANNELS], style[:, -HEAD_CHANNELS:]
 
 
 def main() -> None:

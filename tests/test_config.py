@@ -27,12 +27,13 @@ def test_presets_differ_as_documented() -> None:
     assert heavy.style_layer_weights == (0.2, 0.2, 0.4, 0.3, 0.2)
     assert heavy.style_weight >= 10 * light.style_weight
     assert heavy.tv_weight > light.tv_weight
-    assert default.style_loss == "sliced" and default.style_weight == 5.0
-    # the mean-Gram objective that was the default stays available, and old configs read as it
-    assert loss_preset("gram") == replace(LossConfig(), preset="gram")
+    # the default is the mean Gram at weight 0.5, as "gram" is and as old configs read
+    assert replace(default, preset="gram") == loss_preset("gram") == replace(LossConfig(), preset="gram")
+    sliced = loss_preset("sliced")
+    assert sliced.style_loss == "sliced" and sliced.style_weight == 5.0
     assert from_dict(LossConfig, {"style_weight": 0.5}).style_loss == "gram"
     assert light.style_loss == heavy.style_loss == "gram"
-    assert set(LOSS_PRESETS) == {"default", "gram", "original-light", "original-heavy"}
+    assert set(LOSS_PRESETS) == {"default", "gram", "sliced", "original-light", "original-heavy"}
 
 
 def test_preset_overrides_and_unknown_preset() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from artstyle.config import LOSS_PRESETS
 from artstyle.errors import ArtstyleError, TrainingError, TrainingInterrupted, UsageError
 from artstyle.model_folder import ModelFolder
 from artstyle.training import loop as train_module
@@ -55,9 +56,9 @@ def test_run_folder_has_every_file(trained_run: Path, dataset: tuple[Path, Path]
         assert model(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
 
 
-@pytest.mark.parametrize("style_loss", ["gram", "sliced"])
-def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path, style_loss: str) -> None:
-    request = _request(dataset, tmp_path / "run", steps=30, loss={"style_loss": style_loss})
+@pytest.mark.parametrize("preset", ["gram", "sliced"])
+def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path, preset: str) -> None:
+    request = _request(dataset, tmp_path / "run", steps=30, loss=dict(LOSS_PRESETS[preset]))
     request = replace(request, config=replace(request.config, train=replace(request.config.train, lr=1e-2)))
     train(request)
     rows = list(csv.DictReader((tmp_path / "run" / "ember" / "losses.csv").open()))
@@ -137,12 +138,12 @@ def test_resume_with_other_settings_is_refused(dataset: tuple[Path, Path], tmp_p
     train(_request(dataset, tmp_path / "run", steps=2))
     request = _request(dataset, tmp_path / "run", steps=4, resume=True)
     request = replace(request, config=replace(request.config, loss=replace(request.config.loss, style_weight=1.0)))
-    with pytest.raises(UsageError, match="style_weight: saved 5.0, now 1.0"):
+    with pytest.raises(UsageError, match="style_weight: saved 0.5, now 1.0"):
         train(request)
 
 
-LOSSES = {"gram": {}, "sliced": {"style_loss": "sliced"},
-          "sliced+critic": {"style_loss": "sliced", "adversarial_weight": 0.1}, "streamed photos": {}}
+LOSSES = {"gram": {}, "sliced": LOSS_PRESETS["sliced"],
+          "sliced+critic": {**LOSS_PRESETS["sliced"], "adversarial_weight": 0.1}, "streamed photos": {}}
 
 
 @pytest.mark.parametrize("objective", list(LOSSES))

@@ -103,8 +103,9 @@ def add_parser(sub: Any) -> None:
                    help="where style targets are cached (default: $ARTSTYLE_CACHE or ~/.cache/artstyle)")
     g = p.add_argument_group("loss")
     g.add_argument("--preset", choices=tuple(LOSS_PRESETS), default="default",
-                   help="named loss settings (see the README): default (sliced style loss), gram (the mean "
-                        "Gram matrix, the earlier default), original-light, original-heavy (the seed project's); "
+                   help="named loss settings (see the README): default and gram (the mean Gram matrix at "
+                        "weight 0.5), sliced (the sliced style loss at weight 5, the default of two earlier "
+                        "rounds, better for modern_art), original-light, original-heavy (the seed project's); "
                         "the options below override it")
     g.add_argument("--style-loss", choices=STYLE_LOSSES, default=None,
                    help=f"what the style loss matches (default {lc.style_loss}): gram, the paintings' mean Gram "
