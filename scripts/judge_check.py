@@ -19,13 +19,12 @@ Usage: python scripts/judge_check.py PHOTOS_DIR --paintings DIR --judge-photos D
 """
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import torch
 
 from artstyle import load
-from artstyle.evaluate import judge_classes
+from artstyle.evaluate import judge_classes, photos_not_evaluated
 from artstyle.image import list_images, open_image, resize_max, resize_short, to_pil, to_tensor
 from artstyle.judge import (
     FEATURE_SIZE,
@@ -75,9 +74,7 @@ def main() -> None:
     given = dict(parse_movement(spec) for spec in args.judge_movements.split(","))
     movements = movement_folders(args.paintings, args.judge_movements.split(","), list(given))
     evaluated = sorted(list_images(args.photos))
-    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in evaluated}
-    judge_photos = [p for p in list_images(args.judge_photos) if hashlib.sha256(p.read_bytes()).hexdigest()
-                    not in digests]
+    judge_photos = photos_not_evaluated(list_images(args.judge_photos), evaluated)
     classes = judge_classes(movements, args.paintings, judge_photos, others=False)
     names = list(classes)
 

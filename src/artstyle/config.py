@@ -196,9 +196,10 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 # default of two earlier rounds, still the better one for modern_art; the two "original-*" presets
 # reproduce the seed project's settings (its layer weights, with its light or heavy style weight;
 # mean Gram), rescaled to our normalisation.
+_MEAN_GRAM = {"style_loss": "gram", "style_weight": 0.5}
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
-    "default": {"style_loss": "gram", "style_weight": 0.5},
-    "gram": {"style_loss": "gram", "style_weight": 0.5},
+    "default": _MEAN_GRAM,
+    "gram": _MEAN_GRAM,
     "sliced": {"style_loss": "sliced", "style_weight": 5.0},
     "original-light": {
         "style_loss": "gram",

@@ -129,8 +129,7 @@ def build_judge(movements: dict[str, list[Path]], paintings_root: Path, judge_ph
     left out of its photo class, so it never judges what it learned."""
     from .judge import load_feature_network
 
-    excluded = {_digest(p) for p in exclude}
-    photos = [p for p in judge_photos if _digest(p) not in excluded]
+    photos = photos_not_evaluated(judge_photos, exclude)
     if len(photos) < 10:
         raise UsageError(f"the judge needs at least 10 photos that are not being evaluated for its photo class, "
                          f"found {len(photos)}; give --judge-photos DIR")
@@ -138,6 +137,12 @@ def build_judge(movements: dict[str, list[Path]], paintings_root: Path, judge_ph
     classes = judge_classes(movements, paintings_root, photos, others=others)
     classifier = build_classifier(classes, net, device, cache_dir, progress)
     return Judge(net, classifier, device, {name: len(paths) for name, paths in classes.items()})
+
+
+def photos_not_evaluated(judge_photos: Sequence[Path], exclude: Sequence[Path]) -> list[Path]:
+    """The judge's photos, less those whose bytes equal one of ``exclude`` (the photos being evaluated)."""
+    excluded = {_digest(p) for p in exclude}
+    return [p for p in judge_photos if _digest(p) not in excluded]
 
 
 def _digest(path: Path) -> str:
