@@ -319,15 +319,17 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     output that cannot be written raises ``ArtstyleError`` saying why.
     """
     path = Path(path)
-    tmp = temporary_beside(path)
+    tmp: Path | None = None
     try:
+        tmp = temporary_beside(path)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:  # Ctrl-C or SIGTERM too: no temporary file is left behind
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         if isinstance(err, OSError):
             raise write_error(path, err) from None
         raise
@@ -345,9 +347,11 @@ def temporary_beside(path: Path, suffix: str = ".tmp") -> Path:
     try:
         os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())
-    except OSError as err:
+    except BaseException as err:  # Ctrl-C or SIGTERM too: the new file is removed
         tmp.unlink(missing_ok=True)
-        raise write_error(path, err) from None
+        if isinstance(err, OSError):
+            raise write_error(path, err) from None
+        raise
     return tmp
 
 
