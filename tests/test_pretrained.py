@@ -96,7 +96,7 @@ def test_output_is_a_clean_painting_of_the_photo(outputs: dict[str, torch.Tensor
     # scores 0.03 against the photo; noise 0.04). Edges, not brightness: a movement may remap tones
     # (expressionism darkens a bright sky). The bound is low because cubism and modern_art paint
     # facets and planes of their own over the photo (0.61 to 0.65 here; the judge's content
-    # retrieval still finds their own photo for 93 to 97% of the report photos)
+    # retrieval still finds their own photo for 93 to 100% of the report photos)
     own = _edge_correlation(out, photo)
     assert own > 0.6 and own > _edge_correlation(out, photo.flip(-2)) + 0.3
     # no frame along the borders
