@@ -28,7 +28,7 @@ def test_every_engine_is_a_stylizer_and_paints_what_pytorch_paints(trained_run: 
     _photo().save(tmp_path / "p.png")
     export_onnx(ModelFolder.read(folder), onnx_file, tmp_path / "p.png")
     reference = load(folder, engine="torch", precision="fp32")
-    # fp32 for auto: int8, the default where bf16 is not native, has a test of its own (on a shipped model)
+    # fp32 for auto: int8, the default on CPUs without AMX, has a test of its own (on a shipped model)
     stylizers = {"openvino": load(folder, engine="openvino", precision="fp32"), "auto": load(folder, precision="fp32"),
                  "onnxruntime": load(onnx_file), "torch bf16": load(folder, engine="torch", precision="bf16")}
     expected = to_tensor(reference(_photo()))

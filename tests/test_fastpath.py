@@ -304,18 +304,28 @@ def test_int8_paints_what_fp32_paints_and_is_quantised_once(tmp_path: Path, monk
     fastpath.OpenVinoStylizer(model, precision="int8", cache_dir=tmp_path)  # from the cache
 
 
-def test_auto_precision_is_bf16_where_native_and_int8_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: True)
+def test_auto_precision_is_bf16_with_amx_and_int8_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastpath, "cpu_has_amx", lambda: True)
     assert fastpath.resolve_precision("auto") == "bf16" and fastpath.resolve_precision("fp32") == "fp32"
-    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: False)
-    assert fastpath.resolve_precision("auto") == "int8"
+    monkeypatch.setattr(fastpath, "cpu_has_amx", lambda: False)
+    for native in (True, False):  # AVX-512 BF16 without AMX, and AVX2
+        monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: native)
+        assert fastpath.resolve_precision("auto") == "int8"
+    real_find_spec = fastpath.importlib.util.find_spec
+    monkeypatch.setattr(fastpath.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
+    assert fastpath.resolve_precision("auto") == "fp32"  # no onnxruntime to quantise with, no native bf16
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: True)
+    assert fastpath.resolve_precision("auto") == "bf16"
     with pytest.raises(UsageError, match="unknown precision 'int4'"):
         fastpath.resolve_precision("int4")
 
 
 def test_a_cap_on_the_instruction_set_means_no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how an AVX2-only CPU is emulated on a newer one
-    assert not fastpath.cpu_has_bf16()
+    assert not fastpath.cpu_has_bf16() and not fastpath.cpu_has_amx()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # AVX-512 BF16 without AMX
+    assert not fastpath.cpu_has_amx()
 
 
 def test_int8_is_the_openvino_engines_alone(trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -65,7 +65,7 @@ def look_options(p: argparse.ArgumentParser) -> None:
 def engine_option(p: argparse.ArgumentParser, default: str = "auto") -> None:
     p.add_argument("--engine", choices=("auto", "openvino", "torch"), default=default,
                    help="what runs the network. openvino: on the CPU without starting PyTorch, in bf16 where "
-                        "the CPU has AMX or AVX-512 BF16, else in int8 (pip install 'artstyle[fast]'; the first use "
+                        "the CPU has AMX, else in int8 (pip install 'artstyle[fast]'; the first use "
                         "of a model exports it once). torch: any device, joint models, --movement, --strength, "
                         "--preserve-color, tiles. auto: openvino for what it can paint when it is installed "
                         "and no GPU is in sight, torch for the rest; an .onnx file runs in ONNX Runtime")

@@ -51,11 +51,11 @@ def add_parsers(sub: Any) -> None:
                         "default: tiles of 1024 px for images over 6 megapixels)")
     engine_option(p)
     p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
-                   help="number format of the network. auto: on the OpenVINO engine bf16 on CPUs with AMX or "
-                        "AVX-512 BF16, int8 convolutions on other CPUs (both a picture within a few grey levels "
-                        "of fp32's, and faster); on PyTorch bf16 on such CPUs, else fp32 (on CUDA GPUs too: there "
-                        "bf16 pays only in a compiled network, as 'artstyle video --compile' runs it). int8 "
-                        "needs the OpenVINO engine")
+                   help="number format of the network. auto: on the OpenVINO engine bf16 on CPUs with AMX, "
+                        "int8 convolutions on other CPUs (both a picture within a few grey levels of fp32's, "
+                        "and faster); on PyTorch bf16 on CPUs with AMX or AVX-512 BF16, else fp32 (on CUDA GPUs "
+                        "too: there bf16 pays only in a compiled network, as 'artstyle video --compile' runs "
+                        "it). int8 needs the OpenVINO engine")
     look_options(p)
     common_options(p)
     p.set_defaults(run=run_stylize)

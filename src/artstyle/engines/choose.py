@@ -37,7 +37,7 @@ def load(ref: str | Path | ModelFolder, engine: str = "auto", device: Any = "aut
         device: ``auto`` (CUDA, then Apple MPS, then the CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or a
             ``torch.device``.
         precision: ``auto`` (each engine's fastest that keeps the picture: on OpenVINO bf16 where the CPU
-            computes it natively, else int8), fp32, bf16, fp16, or int8 (OpenVINO only).
+            has AMX, else int8), fp32, bf16, fp16, or int8 (OpenVINO only).
         compile: ``torch.compile`` the network (PyTorch only; pays for many images of one size).
     """
     if engine not in ENGINES:

@@ -8,8 +8,8 @@ to 8-bit pixels inside), and OpenVINO's own compile cache then spares recompilin
 process. The networks run through OpenVINO's C API (:mod:`.openvino_c`): a process that paints a
 photo whose IR is saved imports neither numpy nor the openvino Python package.
 
-Precision: bf16 where the CPU computes it natively (AMX, AVX-512 BF16); elsewhere (AVX2 laptops
-and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
+Precision: bf16 where the CPU has AMX; elsewhere (AVX-512 BF16 without AMX, as on AMD's Zen 4 and 5,
+and AVX2 laptops and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
 static quantisation, calibrated on the bundled sample photo (several views of it). The first
 convolution stays fp32: it sees the photo before any normalisation, and quantising its output
 costs about 10 dB of PSNR.
@@ -56,6 +56,7 @@ OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}  # artstyle'
 # oneDNN's instruction-set caps (ONEDNN_MAX_CPU_ISA, which OpenVINO's CPU plugin obeys) under which bf16 is native
 BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
              "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
+AMX_ISAS = ("AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT")
 
 
 def import_openvino() -> Any:
@@ -106,16 +107,35 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX (bf16 matrix tiles), read from /proc/cpuinfo; a cap set with
+    ONEDNN_MAX_CPU_ISA below AMX counts as no, and so does a system without /proc/cpuinfo."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap not in AMX_ISAS:
+        return False
+    try:
+        return " amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 def resolve_precision(precision: str) -> str:
-    """``auto``: bf16 where the CPU computes it natively, else int8 (fp32 without onnxruntime, which
-    the one-time quantisation needs)."""
+    """``auto``: bf16 where the CPU has AMX, else int8 (bf16 or fp32 without onnxruntime, which the
+    one-time quantisation needs).
+
+    With AMX, int8 is no quicker than bf16 and further from fp32. With AVX-512 BF16 but no AMX
+    (AMD's Zen 4 and 5), int8 through VNNI is 1.2 to 1.5 times quicker than bf16 (benchmarks/README.md),
+    and on AVX2 alone several times quicker than fp32.
+    """
     if precision not in INFERENCE_PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; choose one of: {', '.join(INFERENCE_PRECISIONS)}")
     if precision != "auto":
         return precision
-    if cpu_has_bf16():
+    if cpu_has_amx():
         return "bf16"
-    return "int8" if importlib.util.find_spec("onnxruntime") is not None else "fp32"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return "int8"
+    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 def cached_onnx(folder: Path, cache_dir: Path | None = None) -> Path:
@@ -209,7 +229,7 @@ class OpenVinoStylizer(StylizerBase):
 
     Args:
         model: the model folder (not a joint model, not an ``.onnx`` file).
-        precision: ``auto``: bf16 on CPUs with AMX or AVX-512 BF16, int8 convolutions elsewhere (see
+        precision: ``auto``: bf16 on CPUs with AMX, int8 convolutions elsewhere (see
             the module's docstring); or int8, fp32, bf16, fp16.
         cache_dir: where the export and the compiled networks are kept (default: the cache).
     """
