@@ -8,7 +8,7 @@ to 8-bit pixels inside), and OpenVINO's own compile cache then spares recompilin
 process. The networks run through OpenVINO's C API (:mod:`.openvino_c`): a process that paints a
 photo whose IR is saved imports neither numpy nor the openvino Python package.
 
-Precision: bf16 where the CPU has AMX; elsewhere (AVX-512 BF16 without AMX, as on AMD's Zen 4 and 5,
+Precision: bf16 where the CPU has AMX; elsewhere (AVX-512 BF16 without AMX, as on AMD's recent EPYCs,
 and AVX2 laptops and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
 static quantisation, calibrated on the bundled sample photo (several views of it). The first
 convolution stays fp32: it sees the photo before any normalisation, and quantising its output
@@ -124,7 +124,7 @@ def resolve_precision(precision: str) -> str:
     one-time quantisation needs).
 
     With AMX, int8 is no quicker than bf16 and further from fp32. With AVX-512 BF16 but no AMX
-    (AMD's Zen 4 and 5), int8 through VNNI is 1.2 to 1.5 times quicker than bf16 (benchmarks/README.md),
+    (a Zen 5 EPYC), int8 through VNNI was 1.2 to 1.5 times quicker than bf16 (benchmarks/README.md),
     and on AVX2 alone several times quicker than fp32.
     """
     if precision not in INFERENCE_PRECISIONS:
