@@ -309,7 +309,7 @@ def test_auto_precision_is_bf16_with_amx_and_int8_elsewhere(monkeypatch: pytest.
     assert fastpath.resolve_precision("auto") == "bf16" and fastpath.resolve_precision("fp32") == "fp32"
     monkeypatch.setattr(fastpath, "cpu_has_amx", lambda: False)
     for native in (True, False):  # AVX-512 BF16 without AMX, and AVX2
-        monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: native)
+        monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda native=native: native)
         assert fastpath.resolve_precision("auto") == "int8"
     real_find_spec = fastpath.importlib.util.find_spec
     monkeypatch.setattr(fastpath.importlib.util, "find_spec",
