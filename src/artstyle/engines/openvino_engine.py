@@ -17,6 +17,7 @@ costs about 10 dB of PSNR.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -91,15 +92,28 @@ def gpu_may_exist() -> bool:
             or (sys.platform == "darwin" and platform.machine() == "arm64"))
 
 
+@functools.cache
+def _cpu_flags() -> str | None:
+    """The text of /proc/cpuinfo, read once per process; None where there is none (not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+
+
+def _allowed_by_cap(isas: tuple[str, ...]) -> bool:
+    """Whether ONEDNN_MAX_CPU_ISA, if set, allows one of ``isas``."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return not cap or cap in isas
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AMX or AVX-512 BF16), judged without PyTorch; a cap
     set with ONEDNN_MAX_CPU_ISA below those counts as no."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    if cap and cap not in BF16_ISAS:
+    if not _allowed_by_cap(BF16_ISAS):
         return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: ask OpenVINO
+    flags = _cpu_flags()
+    if flags is None:  # not Linux: ask OpenVINO
         try:
             return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         except Exception:  # no openvino (its engine then says so), or a plugin that cannot tell
@@ -110,13 +124,7 @@ def cpu_has_bf16() -> bool:
 def cpu_has_amx() -> bool:
     """Whether this CPU has AMX (bf16 matrix tiles), read from /proc/cpuinfo; a cap set with
     ONEDNN_MAX_CPU_ISA below AMX counts as no, and so does a system without /proc/cpuinfo."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    if cap and cap not in AMX_ISAS:
-        return False
-    try:
-        return " amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    return _allowed_by_cap(AMX_ISAS) and " amx_bf16" in (_cpu_flags() or "")
 
 
 def resolve_precision(precision: str) -> str:
