@@ -3,13 +3,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from artstyle.errors import DataError
+from artstyle.errors import DataError, UsageError
 from artstyle.image import open_image, to_tensor
 from artstyle.training import targets as targets_module
 from artstyle.training.data import Skipped
 from artstyle.training.losses import gram_matrix
 from artstyle.training.synthetic import painting
-from artstyle.training.targets import prepare_painting, style_target, target_key
+from artstyle.training.targets import StyleTarget, contrasted, prepare_painting, style_target, target_key
 from artstyle.training.vgg import load_vgg19
 
 LAYERS = ("relu1_1", "relu2_1")
@@ -171,3 +171,29 @@ def test_views_through_the_loss_network_in_batches_give_the_same_target(vgg, pai
         for layer in LAYERS:
             torch.testing.assert_close(batched.grams[layer], one.grams[layer], rtol=1e-4, atol=1e-6)
             torch.testing.assert_close(batched.pools[layer], one.pools[layer], rtol=1e-3, atol=1e-3)
+
+
+def _target(gram: list[list[float]], key: str) -> StyleTarget:
+    return StyleTarget({"relu1_1": torch.tensor(gram)}, {"relu1_1": torch.ones(3, 2)}, paintings=5, key=key)
+
+
+def test_contrast_pushes_the_target_away_from_the_others_mean() -> None:
+    own = _target([[4.0, 2.0], [2.0, 1.0]], "own")
+    others = [_target([[2.0, 2.0], [2.0, 3.0]], "b"), _target([[2.0, 4.0], [4.0, 1.0]], "c")]
+    pushed = contrasted(own, others, 0.5)
+    # their mean is [[2, 3], [3, 2]]: own + 0.5 * (own - mean)
+    torch.testing.assert_close(pushed.grams["relu1_1"], torch.tensor([[5.0, 1.5], [1.5, 0.5]]))
+    assert pushed.pools is own.pools and pushed.paintings == 5
+    assert pushed.key != own.key and pushed.key != contrasted(own, others, 1.0).key
+    assert contrasted(own, others[::-1], 0.5).key == pushed.key  # the order the movements come in does not matter
+
+
+def test_a_contrasted_gram_has_no_negative_entries() -> None:
+    own = _target([[4.0, 2.0], [2.0, 1.0]], "own")
+    pushed = contrasted(own, [_target([[0.0, 9.0], [9.0, 0.0]], "far")], 1.0)
+    torch.testing.assert_close(pushed.grams["relu1_1"], torch.tensor([[8.0, 0.0], [0.0, 2.0]]))
+
+
+def test_contrast_with_nothing_to_push_from_says_so() -> None:
+    with pytest.raises(UsageError, match="--contrast-with"):
+        contrasted(_target([[1.0]], "own"), [], 1.0)

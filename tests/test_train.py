@@ -14,7 +14,10 @@ from artstyle.errors import ArtstyleError, TrainingError, TrainingInterrupted, U
 from artstyle.model_folder import ModelFolder
 from artstyle.training import loop as train_module
 from artstyle.training.checkpoint import load_checkpoint
+from artstyle.training.data import Skipped, scan_movements
 from artstyle.training.loop import TrainRequest, train
+from artstyle.training.targets import contrasted, movement_target
+from artstyle.training.vgg import load_vgg19
 from conftest import interrupted_on_call, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -65,6 +68,31 @@ def test_style_loss_falls(dataset: tuple[Path, Path], tmp_path: Path, preset: st
     first = sum(float(r["style"]) for r in rows[:3]) / 3
     last = sum(float(r["style"]) for r in rows[-3:]) / 3
     assert last < 0.7 * first
+
+
+@pytest.mark.parametrize("contrast_with", [(), ("lagoon",)])
+def test_contrast_trains_on_the_target_pushed_away_from_the_other_movements(
+        dataset: tuple[Path, Path], tmp_path: Path, contrast_with: tuple[str, ...]) -> None:
+    cache = tmp_path / "cache"
+    request = _request(dataset, tmp_path / "run", steps=2, loss={"contrast": 1.5, "contrast_with": contrast_with},
+                       cache_dir=cache)
+    train(request)
+    config = json.loads((tmp_path / "run" / "ember" / "config.json").read_text())
+    # by default every movement folder is recorded; ember itself is skipped when its own target is pushed
+    assert config["loss"]["contrast"] == 1.5
+    assert config["loss"]["contrast_with"] == (list(contrast_with) or ["ember", "lagoon"])
+    found = scan_movements(dataset[0])
+    c = request.config
+    vgg = load_vgg19(c.loss.vgg_weights, last_layer="relu5_1")
+    ember, lagoon = (movement_target(found[m], vgg, c.loss, c.data, c.train.seed, torch.device("cpu"), cache,
+                                     Skipped())[0] for m in ("ember", "lagoon"))
+    used = config["trained"]["paintings"]["ember"]["style_target_key"]
+    assert used == contrasted(ember, [lagoon], 1.5).key != ember.key
+
+
+def test_contrast_is_refused_with_the_sliced_loss(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--contrast"):
+        _request(dataset, tmp_path / "run", loss={"style_loss": "sliced", "contrast": 1.0})
 
 
 def test_extending_a_finished_run(dataset: tuple[Path, Path], tmp_path: Path) -> None:

@@ -71,13 +71,23 @@ class LossConfig:
     # weight of the movement critic's loss (a patch discriminator trained on crops of the movement's
     # paintings; Sanakoyeu et al. 2018); 0 = no critic. Slower, and needs many steps to pay
     adversarial_weight: float = 0.0
+    # how far the mean-Gram target is pushed away from other movements' mean Gram: the target is
+    # own + contrast * (own - theirs), so what the movement shares with them (the dark, warm grounds
+    # of baroque, renaissance and romanticism) weighs less and what sets it apart more; 0 = off
+    contrast: float = 0.0
+    # the movements pushed away from (folders, or NAME=FOLDER+FOLDER); () = every other movement
+    # folder with at least --min-paintings paintings. Training records the ones it used
+    contrast_with: tuple[str, ...] = ()
     vgg_weights: str = "oxford"
 
     def __post_init__(self) -> None:
         for layer in (self.content_layer, *self.style_layers):
             if layer not in VGG_RELU_LAYERS:
                 raise UsageError(f"unknown VGG-19 layer {layer!r}; choose one of: {', '.join(VGG_RELU_LAYERS)}")
-        _check_weights(self, "content_weight", "style_weight", "tv_weight", "adversarial_weight")
+        _check_weights(self, "content_weight", "style_weight", "tv_weight", "adversarial_weight", "contrast")
+        if self.contrast > 0 and self.style_loss != "gram":
+            raise UsageError("--contrast pushes the mean Gram target away from other movements; it needs "
+                             "--style-loss gram (or set --contrast 0)")
         if not all(math.isfinite(w) and w >= 0 for w in self.style_layer_weights):
             raise UsageError(f"style layer weights {self.style_layer_weights} must be numbers, 0 or more")
         if self.style_loss not in STYLE_LOSSES:

@@ -123,6 +123,14 @@ def add_parser(sub: Any) -> None:
                    help=f"weight of a movement critic, a patch discriminator trained on crops of the movement's "
                         f"paintings against the outputs (default {lc.adversarial_weight:g}: none); slower per "
                         "step, and it needs thousands of steps to pay; one movement at a time")
+    g.add_argument("--contrast", type=weight, default=None,
+                   help=f"push the mean-Gram style target away from other movements' by this much: the target "
+                        "is own + CONTRAST x (own - theirs), so what the movement shares with them (the dark, "
+                        "warm grounds of baroque, renaissance and romanticism) counts less and what sets it "
+                        f"apart more (default {lc.contrast:g}: off; try 0.5 to 1)")
+    g.add_argument("--contrast-with", type=name_list, default=None, metavar="MOVEMENTS",
+                   help="comma-separated movements --contrast pushes away from, as in --movements (default: "
+                        "every other movement folder with at least --min-paintings paintings)")
     g.add_argument("--vgg", default=lc.vgg_weights,
                    help="loss network weights: oxford (bundled, offline), torchvision (downloads), or a file")
     g = p.add_argument_group("network")
@@ -143,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         args.preset, style_loss=args.style_loss, content_layer=args.content_layer, content_weight=args.content_weight,
         style_weight=args.style_weight, style_layer_weights=args.style_layer_weights,
         tv_weight=args.tv_weight, adversarial_weight=args.adversarial_weight, vgg_weights=args.vgg,
+        contrast=args.contrast, contrast_with=tuple(args.contrast_with) if args.contrast_with else None,
     )
     config = RunConfig(
         model=ModelConfig(channels=args.channels, residual_blocks=args.residual_blocks),

@@ -54,7 +54,7 @@ from .data import (
     split_photos,
 )
 from .losses import perceptual_losses, random_directions
-from .targets import StyleTarget, movement_target
+from .targets import StyleTarget, contrasted, movement_target
 from .vgg import VGG19Encoder, deepest, load_vgg19
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,11 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
     config = request.config
     found = scan_movements(request.paintings)
     chosen = select_movements(found, request.movements or None, config.data.min_paintings)
+    away = contrast_movements(found, config.loss.contrast_with, config.data.min_paintings) \
+        if config.loss.contrast > 0 else {}
+    if away:  # the run records the movements it pushes away from, also when they were "every other one"
+        config = replace(config, loss=replace(config.loss, contrast_with=config.loss.contrast_with or tuple(away)))
+        request = replace(request, config=config)
     if config.loss.adversarial_weight > 0 and (request.joint or distributed.world_size() > 1):
         raise UsageError("the movement critic (--adversarial-weight) trains one movement in one process; "
                          "drop --joint and torchrun, or set --adversarial-weight 0")
@@ -249,8 +254,27 @@ def train(request: TrainRequest, progress: ProgressFactory = _NoProgress) -> lis
             temporary_beside(request.out / name / CHECKPOINT_FILE).unlink()  # fails now if it cannot be written
     with terminate_as_interrupt():
         shared = build_shared(request, progress)
-        return [train_model(name, movements, request.out / name, request, shared, progress, start)
+        away_targets = {m: build_target(m, paths, request, shared, progress) for m, paths in away.items()}
+        return [train_model(name, movements, request.out / name, request, shared, progress, start, away_targets)
                 for name, movements in jobs.items()]
+
+
+def contrast_movements(found: dict[str, list[Path]], wanted: Sequence[str],
+                       min_paintings: int) -> dict[str, list[Path]]:
+    """The movements ``--contrast`` pushes the style away from: the ``wanted`` ones (folders, or
+    NAME=FOLDER+FOLDER), or every movement folder with at least ``min_paintings`` paintings."""
+    if wanted:
+        return select_movements(found, wanted, 1)
+    return {m: paths for m, paths in found.items() if len(paths) >= min_paintings}
+
+
+def pushed_away(own: MovementTarget, paths: Sequence[Path], away: dict[str, MovementTarget],
+                weight: float) -> MovementTarget:
+    """``own`` with its Grams pushed away from the ``away`` movements that share none of its paintings
+    (a movement is never pushed away from itself, nor from a union of folders that holds it)."""
+    mine = set(paths)
+    others = [t.target for t in away.values() if not mine.intersection(t.paintings)]
+    return replace(own, target=contrasted(own.target, others, weight))
 
 
 class Terminated(KeyboardInterrupt):
@@ -406,13 +430,17 @@ def build_target(movement: str, paths: Sequence[Path], request: TrainRequest, sh
 
 
 def train_model(name: str, movements: dict[str, list[Path]], folder: Path, request: TrainRequest,
-                shared: Shared, progress: ProgressFactory, start: ModelFolder | None = None) -> TrainResult:
+                shared: Shared, progress: ProgressFactory, start: ModelFolder | None = None,
+                away: dict[str, MovementTarget] | None = None) -> TrainResult:
     """Train one network: for one movement, or (``request.joint``) for several at once; from the
-    weights of ``start`` (``--init-from``) unless it resumes."""
+    weights of ``start`` (``--init-from``) unless it resumes; with ``away`` (``--contrast``), each
+    movement's target pushed away from those movements'."""
     config = request.config
     config = replace(config, model=replace(config.model, movements=tuple(movements), conditional=request.joint))
     started = time.time()
     targets = {m: build_target(m, paths, request, shared, progress) for m, paths in movements.items()}
+    if away:
+        targets = {m: pushed_away(t, movements[m], away, config.loss.contrast) for m, t in targets.items()}
     run = _Run(name, folder, config, request, shared, targets, started, start)
     run.run_steps(progress)
     return run.finish()

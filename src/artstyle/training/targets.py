@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from ..config import DataConfig, LossConfig
-from ..errors import ArtstyleError, DataError, ImageError
+from ..errors import ArtstyleError, DataError, ImageError, UsageError
 from ..image import atomic_write, open_image, resize_short, to_tensor
 from .data import Skipped, prefetched, sample_paths
 from .losses import gram_matrix
@@ -260,6 +260,22 @@ def movement_target(
                           autocast, progress, min_views=data.style_views, seed=seed, samples=data.style_samples,
                           workers=workers, batch=8 if device.type == "cuda" else 1)  # a CPU gains nothing from it
     return target, chosen
+
+
+def contrasted(own: StyleTarget, others: Sequence[StyleTarget], weight: float) -> StyleTarget:
+    """``own`` pushed away from the other movements' mean Grams (averaged, each movement counting
+    once): ``own + weight * (own - theirs)`` per layer, floored at 0 as a Gram of ReLU features is.
+    What the movement shares with the others then weighs less in the target, and what sets it apart
+    more. The feature pools (the sliced loss's) stay ``own``'s."""
+    if not others:
+        raise UsageError("--contrast needs at least one other movement to push the style away from; "
+                         "name some with --contrast-with")
+    grams = {}
+    for layer, gram in own.grams.items():
+        theirs = torch.stack([other.grams[layer] for other in others]).mean(0)
+        grams[layer] = (gram + weight * (gram - theirs)).clamp(min=0)
+    key = hashlib.sha256(json.dumps([own.key, sorted(o.key for o in others), weight]).encode()).hexdigest()[:32]
+    return StyleTarget(grams, own.pools, own.paintings, key)
 
 
 def _save(path: Path, grams: dict[str, torch.Tensor], pools: dict[str, torch.Tensor], count: int) -> None:
