@@ -1,7 +1,8 @@
 """What a narrower or shallower stylizer network would cost: OpenVINO time at 1024x1024 for the
-Johnson network at several widths (``--channels``) and depths (``--residual-blocks``), in int8 and
-fp32, with random weights (speed does not depend on them). For choosing a cheaper network to
-distil the shipped ones into; run it with ``ONEDNN_MAX_CPU_ISA=AVX2`` to see an AVX2-only CPU.
+Johnson network at several widths (``--channels``) and depths (``--residual-blocks``), and of the
+half-resolution network (``halfres/CxB``, :mod:`artstyle.models.halfres`), in int8 and fp32, with
+random weights (speed does not depend on them). For choosing a cheaper network to distil the
+shipped ones into; run it with ``ONEDNN_MAX_CPU_ISA=AVX2`` to see an AVX2-only CPU.
 
     ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/narrow_networks.py --json benchmarks/narrow_networks_avx2.json
 """
@@ -24,7 +25,8 @@ from artstyle.models import build_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", default="32x5,16x5,16x3,16x2,12x3,8x5", help="CHANNELSxBLOCKS, comma-separated")
+    parser.add_argument("--shapes", default="32x5,16x5,16x3,16x2,12x3,8x5,halfres/8x5",
+                        help="[ARCH/]CHANNELSxBLOCKS, comma-separated (ARCH: johnson, the default, or halfres)")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", default=None)
@@ -33,10 +35,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="artstyle-narrow-") as tmp:
         for shape in args.shapes.split(","):
-            channels, blocks = (int(v) for v in shape.split("x"))
-            config = ModelConfig(channels=channels, residual_blocks=blocks, movements=("m",))
-            model = ModelFolder(shape, RunConfig(model=config)).save_pretrained(Path(tmp) / shape, build_model(config))
-            row: dict[str, object] = {"channels": channels, "residual_blocks": blocks}
+            arch, _, size = shape.rpartition("/")
+            channels, blocks = (int(v) for v in size.split("x"))
+            config = ModelConfig(arch=arch or "johnson", channels=channels, residual_blocks=blocks, movements=("m",))
+            name = shape.replace("/", "-")
+            model = ModelFolder(name, RunConfig(model=config)).save_pretrained(Path(tmp) / name, build_model(config))
+            row: dict[str, object] = {"arch": config.arch, "channels": channels, "residual_blocks": blocks}
             for precision in ("int8", "fp32"):
                 stylizer = OpenVinoStylizer(model, precision=precision, cache_dir=Path(tmp) / "cache")
                 stylizer.stylize_array(x)  # compile for the shape

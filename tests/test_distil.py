@@ -52,13 +52,18 @@ def _distance_to_teacher(student: ModelFolder, teacher: ModelFolder, photos: Pat
         return sum((a(x[None]) - b(x[None])).abs().mean().item() for x in images) / len(images)
 
 
+@pytest.mark.parametrize("arch", ["johnson", "halfres"])
 def test_the_student_learns_to_paint_like_its_teacher(trained_run: Path, dataset: tuple[Path, Path],
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, arch: str) -> None:
     _, photos = dataset
     teacher = ModelFolder.read(trained_run / "ember")
-    before = distil(_request(trained_run / "ember", photos, tmp_path / "before", steps=1, feature_weight=0.0))
-    after = distil(_request(trained_run / "ember", photos, tmp_path / "after", steps=60, feature_weight=0.0))
+    before = distil(_request(trained_run / "ember", photos, tmp_path / "before", steps=1, feature_weight=0.0,
+                             arch=arch))
+    after = distil(_request(trained_run / "ember", photos, tmp_path / "after", steps=60, feature_weight=0.0,
+                            arch=arch))
     student = ModelFolder.read(after.folder)
+    assert student.config.model.arch == arch and type(student.load_network()).__name__ == {
+        "johnson": "TransformerNet", "halfres": "HalfResNet"}[arch]
     assert _distance_to_teacher(student, teacher, photos) < 0.7 * _distance_to_teacher(
         ModelFolder.read(before.folder), teacher, photos)
     assert student.name == "ember-fast"

@@ -163,6 +163,17 @@ def test_the_export_is_made_once_and_follows_the_weights(trained_run: Path, tmp_
         fastpath.cached_onnx(trained_run / "lagoon", tmp_path)
 
 
+def test_a_halfres_network_is_exported_and_painted_as_pytorch_paints_it(tmp_path: Path) -> None:
+    config = ModelConfig(arch="halfres", channels=8, residual_blocks=2, movements=("ember",))
+    torch.manual_seed(0)
+    ModelFolder("ember-fast", RunConfig(model=config)).save_pretrained(tmp_path / "half", build_model(config))
+    model = ModelFolder.read(tmp_path / "half")
+    exact = load(model, engine="torch", precision="fp32")
+    fast = fastpath.OpenVinoStylizer(model, precision="fp32", cache_dir=tmp_path)
+    for photo in (_photo(53, 37), _photo(64, 48)):  # the export pads to the network's stride of 4
+        assert _psnr(fast(photo), exact(photo)) > 60
+
+
 def test_joint_models_are_left_to_pytorch(tmp_path: Path) -> None:
     config = ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True)
     ModelFolder("ab", RunConfig(model=config)).save_pretrained(tmp_path / "joint", build_model(config))

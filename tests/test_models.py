@@ -5,14 +5,15 @@ from torch import nn
 from artstyle.config import ModelConfig
 from artstyle.errors import ModelError
 from artstyle.image import to_tensor
-from artstyle.models import TransformerNet, build_model
+from artstyle.models import HalfResNet, TransformerNet, build_model
 from artstyle.models.layers import ConvLayer, InstanceNorm, UpsampleConv, scale_shift_norm
 from artstyle.models.rewrite import BlockConv, SubPixelUpsampleConv, depth_to_space, rewrite_for_gpu, space_to_depth
 
 
+@pytest.mark.parametrize("arch", [TransformerNet, HalfResNet])
 @pytest.mark.parametrize("h,w", [(32, 32), (37, 53), (20, 64)])
-def test_any_size_in_same_size_out_in_unit_range(h: int, w: int) -> None:
-    net = TransformerNet(channels=8, residual_blocks=2)
+def test_any_size_in_same_size_out_in_unit_range(arch: type[nn.Module], h: int, w: int) -> None:
+    net = arch(channels=8, residual_blocks=2)
     out = net(torch.rand(2, 3, h, w))
     assert out.shape == (2, 3, h, w)
     assert out.min() >= 0 and out.max() <= 1
@@ -29,8 +30,24 @@ def test_johnson_layout() -> None:
     assert len(net.residuals) == 5
 
 
-def test_backward_reaches_every_parameter() -> None:
-    net = TransformerNet(channels=8, residual_blocks=1)
+def test_halfres_never_convolves_at_full_resolution_and_paints_every_pixel() -> None:
+    net = build_model(ModelConfig(arch="halfres", channels=8))
+    assert isinstance(net, HalfResNet) and len(net.residuals) == 5
+    sizes: list[tuple[int, int]] = []
+    for conv in (m for m in net.modules() if isinstance(m, nn.Conv2d)):
+        conv.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:])))
+    x = torch.rand(1, 3, 64, 48, requires_grad=True)
+    out = net(x)
+    assert max(sizes) == (32, 24) and (16, 12) in sizes  # half resolution at most, a quarter in the middle
+    # every output pixel, not one per 2x2 block: its four pixels differ, and each sees its own input pixel
+    assert (out[..., 0::2, 0::2] - out[..., 1::2, 1::2]).abs().mean() > 1e-3
+    out[0, :, 5, 7].sum().backward()
+    assert x.grad is not None and x.grad[0, :, 5, 7].abs().sum() > 0
+
+
+@pytest.mark.parametrize("arch", [TransformerNet, HalfResNet])
+def test_backward_reaches_every_parameter(arch: type[nn.Module]) -> None:
+    net = arch(channels=8, residual_blocks=1)
     net(torch.rand(1, 3, 24, 24)).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
 
@@ -45,7 +62,7 @@ def test_seeded_init_is_deterministic() -> None:
 
 
 def test_unknown_architecture() -> None:
-    with pytest.raises(ModelError, match="known: johnson"):
+    with pytest.raises(ModelError, match="known: johnson, halfres"):
         build_model(ModelConfig(arch="unet"))
 
 
@@ -76,9 +93,11 @@ def test_scale_shift_norm_equals_torch_instance_norm() -> None:
     torch.testing.assert_close(half.float(), reference, atol=0.05, rtol=0.02)
 
 
-def test_conditional_network_picks_and_blends_movements() -> None:
+@pytest.mark.parametrize("arch", ["johnson", "halfres"])
+def test_conditional_network_picks_and_blends_movements(arch: str) -> None:
     torch.manual_seed(0)
-    joint = build_model(ModelConfig(channels=8, residual_blocks=1, movements=("a", "b"), conditional=True))
+    joint = build_model(ModelConfig(arch=arch, channels=8, residual_blocks=1, movements=("a", "b"),
+                                    conditional=True))
     for m in joint.modules():
         if isinstance(m, InstanceNorm):
             assert m.movements == 2
@@ -89,12 +108,12 @@ def test_conditional_network_picks_and_blends_movements() -> None:
     a, b = joint(x, torch.tensor([1.0, 0.0])), joint(x, torch.tensor([0.0, 1.0]))
     assert (a - b).abs().mean() > 1e-3
     # movement "b" alone equals a one-movement network holding b's norm parameters
-    single = build_model(ModelConfig(channels=8, residual_blocks=1))
+    single = build_model(ModelConfig(arch=arch, channels=8, residual_blocks=1))
     # the only 2-D tensors are the (movements, channels) norm parameters
     single.load_state_dict({k: (v[1] if v.dim() == 2 else v) for k, v in joint.state_dict().items()})
     torch.testing.assert_close(single(x), b)
     # a half-half blend interpolates the norm parameters
-    half = build_model(ModelConfig(channels=8, residual_blocks=1))
+    half = build_model(ModelConfig(arch=arch, channels=8, residual_blocks=1))
     half.load_state_dict({k: (v.mean(0) if v.dim() == 2 else v) for k, v in joint.state_dict().items()})
     torch.testing.assert_close(half(x), joint(x, torch.tensor([0.5, 0.5])))
     with pytest.raises(ValueError, match="say which"):

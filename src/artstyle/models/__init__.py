@@ -6,9 +6,10 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import ModelError
+from .halfres import HalfResNet
 from .johnson import TransformerNet
 
-ARCHITECTURES = {"johnson": TransformerNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"johnson": TransformerNet, "halfres": HalfResNet}
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -20,4 +21,4 @@ def build_model(config: ModelConfig) -> nn.Module:
                movements=max(1, len(config.movements)) if config.conditional else 1)
 
 
-__all__ = ["ARCHITECTURES", "TransformerNet", "build_model"]
+__all__ = ["ARCHITECTURES", "HalfResNet", "TransformerNet", "build_model"]

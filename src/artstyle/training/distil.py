@@ -70,6 +70,7 @@ class DistilRequest:
     name: str | None = None  # the student's name (default: the teacher's, with "-fast")
     channels: int = DISTIL_CHANNELS
     residual_blocks: int = 5
+    arch: str = "johnson"  # the student's network (artstyle.models.ARCHITECTURES)
     image_size: int = DISTIL_IMAGE_SIZE  # side of the square photo crops, px
     preview_photos: int = 4
     train: TrainConfig = DISTIL_TRAIN
@@ -91,7 +92,7 @@ def distil(request: DistilRequest, progress: ProgressFactory = _NoProgress) -> T
     tc = request.train
     config = replace(
         teacher_folder.config,
-        model=replace(teacher_folder.config.model, channels=request.channels,
+        model=replace(teacher_folder.config.model, arch=request.arch, channels=request.channels,
                       residual_blocks=request.residual_blocks),
         data=replace(teacher_folder.config.data, image_size=request.image_size,
                      preview_photos=request.preview_photos),
