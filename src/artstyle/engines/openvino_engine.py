@@ -11,7 +11,8 @@ photo whose IR is saved imports neither numpy nor the openvino Python package.
 Precision: bf16 where the CPU has AMX; elsewhere (AVX-512 BF16 without AMX, as on AMD's recent EPYCs,
 and AVX2 laptops and desktops) int8 convolutions, from a copy of the export quantised once with ONNX Runtime's
 static quantisation, calibrated on the bundled sample photo (several views of it). The first four
-convolutions (the encoder's three and the first residual one) stay in floating point: the first
+convolutions (the encoder's three and the first residual one; in a half-resolution network the
+encoder's two and the first residual block's two) stay in floating point: the first
 sees the photo before any normalisation, and quantising its output costs about 10 dB of PSNR; on
 dark photos with a light in them (deep water lit from above) the networks amplify the rounding of
 the next ones, each kept float gaining about 3 dB (such a photo: 31 dB against fp32 with two
