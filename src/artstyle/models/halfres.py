@@ -13,15 +13,14 @@ one: ``artstyle distil --arch halfres``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .layers import ConvLayer, ConvNormReLU, ResidualBlock, Styled, StyledSequential, UpsampleConv
+from .layers import ConvLayer, ConvNormReLU, PaddedStylizer, ResidualBlock, StyledSequential, UpsampleConv
 from .rewrite import depth_to_space, space_to_depth
 
 BLOCK = 2  # pixels per side of the blocks the photo is regrouped in
 
 
-class HalfResNet(Styled):
+class HalfResNet(PaddedStylizer):
     """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], for any H and W."""
 
     stride = 4  # space-to-depth and one stride-2 convolution; inputs are padded to a multiple of it
@@ -40,14 +39,6 @@ class HalfResNet(Styled):
             ConvLayer(2 * c, 3 * rr, 3),
         )
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        """``style``: as :meth:`artstyle.models.johnson.TransformerNet.forward`."""
-        if style is not None and style.dim() == 1:
-            style = style.expand(x.shape[0], -1)
-        h, w = x.shape[-2:]
-        pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
-        if torch.jit.is_tracing() or pad_h or pad_w:  # an exported graph must pad any size
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    def paint(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
         y = self.encoder(space_to_depth(x, BLOCK), style)
-        y = self.decoder(self.residuals(y, style), style)
-        return torch.sigmoid(depth_to_space(y, BLOCK)[..., :h, :w])
+        return depth_to_space(self.decoder(self.residuals(y, style), style), BLOCK)

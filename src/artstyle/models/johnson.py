@@ -11,12 +11,11 @@ paints several movements, chosen or blended by the ``style`` weights given to ``
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from .layers import ConvLayer, ConvNormReLU, ResidualBlock, Styled, StyledSequential, UpsampleConv
+from .layers import ConvLayer, ConvNormReLU, PaddedStylizer, ResidualBlock, StyledSequential, UpsampleConv
 
 
-class TransformerNet(Styled):
+class TransformerNet(PaddedStylizer):
     """(N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], for any H and W."""
 
     stride = 4  # the encoder downsamples by this much; inputs are padded to a multiple of it
@@ -37,14 +36,5 @@ class TransformerNet(Styled):
             ConvLayer(c, 3, 9),
         )
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        """``style``: (N, movements) mixing weights, or (movements,) for the whole batch; None
-        for a one-movement network."""
-        if style is not None and style.dim() == 1:
-            style = style.expand(x.shape[0], -1)
-        h, w = x.shape[-2:]
-        pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
-        if torch.jit.is_tracing() or pad_h or pad_w:  # an exported graph must pad any size
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.residuals(self.encoder(x, style), style), style)
-        return torch.sigmoid(y[..., :h, :w])
+    def paint(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        return self.decoder(self.residuals(self.encoder(x, style), style), style)

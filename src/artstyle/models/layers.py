@@ -17,6 +17,30 @@ class Styled(nn.Module):
     """A module whose forward takes ``(x, style)``."""
 
 
+class PaddedStylizer(Styled):
+    """A stylizer network's shared outside: (N, 3, H, W) in [0, 1] -> (N, 3, H, W) in [0, 1], for any
+    H and W. The input is padded (reflected) to a multiple of ``stride``, :meth:`paint` runs on it,
+    and the result is cropped back and put through a sigmoid, so it is a valid image by
+    construction."""
+
+    stride: int  # the network downsamples by this much; inputs are padded to a multiple of it
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """``style``: (N, movements) mixing weights, or (movements,) for the whole batch; None
+        for a one-movement network."""
+        if style is not None and style.dim() == 1:
+            style = style.expand(x.shape[0], -1)
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
+        if torch.jit.is_tracing() or pad_h or pad_w:  # an exported graph must pad any size
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        return torch.sigmoid(self.paint(x, style)[..., :h, :w])
+
+    def paint(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        """The network on a padded input, before the sigmoid."""
+        raise NotImplementedError
+
+
 class StyledSequential(nn.Sequential):
     """Like ``nn.Sequential``, passing ``style`` on to the children that take it."""
 
